@@ -1,0 +1,19 @@
+"""Plain stochastic gradient descent: p <- p - lr * dL/dp."""
+
+from __future__ import annotations
+
+from rnnbench import hookimpl
+from rnnbench.api import Optimizer
+
+
+class SGD(Optimizer):
+    name = "sgd"
+
+    def step(self, weights, grads) -> None:
+        for name, w in weights.items():
+            w -= self.learning_rate * grads[name]
+
+
+@hookimpl
+def rnnbench_register_optimizers():
+    return [SGD]

@@ -1,0 +1,56 @@
+"""The vanilla (Elman) cell: h_t = f(W_hx x_t + W_hh h_{t-1} + b_h)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnbench import hookimpl
+from rnnbench.api import Cell, Params
+from rnnbench.engine import vanilla
+from rnnbench.engine.activations import ACTIVATIONS
+
+
+class VanillaCell(Cell):
+    """Initialisations: ``uniform``, every weight U(-1/sqrt(H), 1/sqrt(H)) (the
+    common default of deep-learning libraries); ``normal``, every weight
+    N(0, 1/fan_in). Biases start at zero."""
+
+    name = "vanilla"
+    activations = tuple(ACTIVATIONS)
+    inits = ("uniform", "normal")
+
+    @property
+    def activation(self):
+        return ACTIVATIONS[self.config.activation]
+
+    def init_params(self, rng: np.random.Generator) -> Params:
+        c = self.config
+        shapes = {"W_hx": (c.hidden_size, c.input_size), "W_hh": (c.hidden_size, c.hidden_size)}
+        params = {}
+        for name, shape in shapes.items():
+            if c.init == "uniform":
+                bound = 1.0 / np.sqrt(c.hidden_size)
+                params[name] = rng.uniform(-bound, bound, shape)
+            else:
+                params[name] = rng.normal(0.0, 1.0 / np.sqrt(shape[1]), shape)
+        params["b_h"] = np.zeros(c.hidden_size)
+        return {k: v.astype(c.dtype) for k, v in params.items()}
+
+    def forward(self, params: Params, x: np.ndarray):
+        cache = vanilla.forward(params["W_hx"], params["W_hh"], params["b_h"], x, self.activation)
+        return cache.h[1:], cache
+
+    def backward(self, params: Params, cache, dh_out: np.ndarray):
+        (dW_hx, dW_hh, db_h), g = vanilla.backward(params["W_hh"], cache, dh_out, self.activation)
+        return {"W_hx": dW_hx, "W_hh": dW_hh, "b_h": db_h}, g
+
+    def recurrent_matrix(self, params: Params) -> np.ndarray:
+        return params["W_hh"]
+
+    def max_derivative(self) -> float:
+        return self.activation.max_derivative
+
+
+@hookimpl
+def rnnbench_register_cells():
+    return [VanillaCell]

@@ -1,0 +1,259 @@
+"""The ``rnnbench`` command.
+
+Exit codes: 0 success; 1 some run ended with an error (its traceback is
+stored); 2 bad input (suite file, plugin name, paths), one line per problem.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from rnnbench import __version__
+from rnnbench.plugins import KINDS, Registry, load_registry
+from rnnbench.report import build_report, export_csv
+from rnnbench.results import RunResult
+from rnnbench.runner import Progress, run_suite
+from rnnbench.spec import RunSpec, SpecError, SuiteSpec, json_schema, load_suite, loads_suite
+from rnnbench.store import Store, StoreError, find_result_dirs
+
+
+
+KIND_TITLES = {"task": "tasks", "cell": "cells", "remedy": "remedies", "optimizer": "optimisers"}
+
+
+class InputError(click.ClickException):
+    """Bad input: a one-line message per problem, exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        for line in self.message.splitlines():
+            click.echo(f"error: {line}", err=True)
+
+
+def _registry(plugins: tuple[str, ...]) -> Registry:
+    registry = load_registry(extra_modules=plugins)
+    for problem in registry.problems:
+        click.echo(f"warning: {problem}", err=True)
+    return registry
+
+
+def _suites_dir():
+    return resources.files("rnnbench") / "suites"
+
+
+def _builtin_suite_names() -> list[str]:
+    return sorted(
+        p.name.removesuffix(".toml")
+        for p in _suites_dir().iterdir()
+        if p.name.endswith(".toml")
+    )
+
+
+def _builtin_suite_path(name: str):
+    return _suites_dir() / f"{name}.toml"
+
+
+def _load(suite: str, registry: Registry) -> SuiteSpec:
+    """A suite file, or the name of a built-in suite."""
+    path = Path(suite)
+    if not path.exists() and not suite.endswith(".toml") and suite in _builtin_suite_names():
+        text = _builtin_suite_path(suite).read_text(encoding="utf-8")
+        try:
+            return loads_suite(text, f"built-in suite '{suite}'", registry)
+        except SpecError as exc:
+            raise InputError(str(exc)) from None
+    if not path.exists():
+        raise InputError(
+            f"{suite}: no such suite file, nor a built-in suite "
+            f"(built-in: {', '.join(_builtin_suite_names())})"
+        )
+    return _validated(path, registry)
+
+
+def _validated(path: Path, registry: Registry) -> SuiteSpec:
+    try:
+        return load_suite(path, registry)
+    except SpecError as exc:
+        raise InputError(str(exc)) from None
+
+
+plugin_option = click.option(
+    "--plugin",
+    "plugins",
+    multiple=True,
+    metavar="MODULE",
+    help="Load a plugin module that is not installed (dotted name or .py file); repeatable.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rnnbench")
+def main() -> None:
+    """Benchmark remedies for vanishing and exploding gradients in RNNs.
+
+    Start with `rnnbench run` (the built-in default suite), or write a suite of
+    your own with `rnnbench init my_suite.toml`, edit it, and
+    `rnnbench run my_suite.toml`.
+    """
+
+
+class _BarProgress(Progress):
+    """Progress bars on a terminal; nothing when output is not a terminal."""
+
+    def __init__(self, quiet: bool):
+        self.disable = True if quiet else None  # None: tqdm turns off when not a terminal
+        self.sweep = None
+        self.steps = None
+        self.counts = {"ok": 0, "diverged": 0, "error": 0}
+
+    def sweep_started(self, total: int, skipped: int) -> None:
+        self.sweep = tqdm(
+            total=total - skipped, desc="runs", unit="run", disable=self.disable, dynamic_ncols=True
+        )
+
+    def run_started(self, run: RunSpec) -> None:
+        desc = f"{run.variant.name} T={run.seq_len} seed={run.seed}"
+        self.steps = tqdm(
+            total=run.train.steps, desc=desc, unit="step", leave=False, disable=self.disable,
+            dynamic_ncols=True,
+        )
+
+    def step(self, step: int) -> None:
+        self.steps.update(1)
+
+    def run_finished(self, result: RunResult) -> None:
+        self.steps.close()
+        self.counts[result.status] += 1
+        self.sweep.set_postfix(self.counts, refresh=False)
+        self.sweep.update(1)
+
+    def sweep_finished(self) -> None:
+        self.sweep.close()
+
+
+@main.command()
+@click.argument("suite", default="default")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+    help="Directory under which results/<suite>/ and reports/<suite>/ are written.",
+)
+@click.option("--rerun", is_flag=True, help="Run again even the runs already stored.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@plugin_option
+def run(suite: str, out: Path, rerun: bool, quiet: bool, plugins: tuple[str, ...]) -> None:
+    """Run a suite and write its report.
+
+    SUITE is a suite file or the name of a built-in suite (default: `default`).
+    Runs already stored under --out are skipped, so an interrupted sweep
+    resumes where it stopped. The last line printed is the report's path.
+    """
+    registry = _registry(plugins)
+    spec = _load(suite, registry)
+    store = Store.for_suite(out / "results", spec)
+    summary = run_suite(spec, store, registry, progress=_BarProgress(quiet), rerun=rerun)
+    done = sum(summary.counts.values())
+    counts = ", ".join(f"{k} {summary.counts.get(k, 0)}" for k in ("ok", "diverged", "error"))
+    click.echo(f"{spec.name}: ran {done} of {summary.total} runs ({counts}); "
+               f"{summary.skipped} already stored were skipped")
+    click.echo(f"results: {store.root}")
+    index = build_report(store.root, out / "reports")
+    failed = [r for r in store.results() if r.status == "error"]
+    for r in failed:
+        click.echo(f"failed: {r.spec.variant.name} T={r.spec.seq_len} seed={r.spec.seed}: {r.message}",
+                   err=True)
+    click.echo(f"report: {index}")
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("suite")
+@plugin_option
+def validate(suite: str, plugins: tuple[str, ...]) -> None:
+    """Check a suite file (or built-in suite name) without running it."""
+    spec = _load(suite, _registry(plugins))
+    click.echo(
+        f"{suite}: ok: suite '{spec.name}', {len(spec.variants)} variants x "
+        f"{len(spec.seq_lens)} lengths x {len(spec.seeds)} seeds = {len(spec.runs())} runs"
+    )
+
+
+def _result_dirs(results_dir: Path) -> list[Path]:
+    try:
+        return find_result_dirs(results_dir)
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+
+
+@main.command()
+@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+    help="The report goes to OUT/reports/<suite>/.",
+)
+def report(results_dir: Path, out: Path) -> None:
+    """Rebuild the report from stored results, without training.
+
+    RESULTS_DIR is one suite's results (results/<suite>) or a directory of them.
+    """
+    for directory in _result_dirs(results_dir):
+        try:
+            click.echo(f"report: {build_report(directory, out / 'reports')}")
+        except StoreError as exc:
+            raise InputError(str(exc)) from None
+
+
+@main.command()
+@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Write the CSV files here (default: into each suite's results directory).",
+)
+def export(results_dir: Path, out: Path | None) -> None:
+    """Write stored results as CSV: runs.csv (a row per run) and curves.csv
+    (a row per run and logged step). Columns are documented in the README."""
+    for directory in _result_dirs(results_dir):
+        target = directory if out is None else out / directory.name
+        try:
+            for path in export_csv(directory, target):
+                click.echo(str(path))
+        except StoreError as exc:
+            raise InputError(str(exc)) from None
+
+
+@main.command()
+@plugin_option
+def schema(plugins: tuple[str, ...]) -> None:
+    """Print the JSON schema of a suite file, with every registered plugin's parameters."""
+    click.echo(json.dumps(json_schema(_registry(plugins)), indent=2))
+
+
+@main.command(name="plugins")
+@plugin_option
+def list_plugins(plugins: tuple[str, ...]) -> None:
+    """List every registered task, cell, remedy and optimiser and who provides it."""
+    registry = _registry(plugins)
+    for kind in KINDS:
+        click.echo(f"{KIND_TITLES[kind]}:")
+        for name in registry.names(kind):
+            component = registry.components[(kind, name)]
+            doc = (component.cls.__doc__ or "").strip().splitlines()
+            click.echo(f"  {name:<16} {component.provider}" + (f"  - {doc[0]}" if doc else ""))
+
+
+@main.command()
+@click.argument("path", default="suite.toml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+def init(path: Path, force: bool) -> None:
+    """Write the default suite, commented, to PATH as a starting point."""
+    if path.exists() and not force:
+        raise InputError(f"{path}: exists; use --force to overwrite it")
+    path.write_text(_builtin_suite_path("default").read_text(encoding="utf-8"), encoding="utf-8")
+    click.echo(f"wrote {path}; edit it, then: rnnbench validate {path} && rnnbench run {path}")

@@ -1,0 +1,6 @@
+"""The report: an HTML page with figures, and CSV exports, built from stored results only."""
+
+from rnnbench.report.export import export_csv
+from rnnbench.report.html import build_report
+
+__all__ = ["build_report", "export_csv"]

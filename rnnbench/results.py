@@ -1,0 +1,92 @@
+"""What one training run produces: the record the store keeps and the report reads.
+
+Non-finite numbers (a diverged loss) are stored as ``null``: JSON has no NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rnnbench.spec import RunSpec
+
+Status = Literal["ok", "diverged", "error"]
+STATUSES: tuple[str, ...] = ("ok", "diverged", "error")
+
+
+def _finite_or_none(values):
+    return [v if v is not None and math.isfinite(v) else None for v in values]
+
+
+class Curves(BaseModel):
+    """Metrics at each logged step; all lists have the length of ``step``.
+
+    ``step`` k means "after k parameter updates" (k = 0 is the initial network).
+    ``train_loss`` at k is the mean training-batch loss of the updates since the
+    previous logged step (``None`` at k = 0); ``test_loss`` is the loss on the
+    fixed held-out set after k updates; ``grad_norm`` and ``grad_norm_after`` are
+    the mean global gradient norm over the same updates, before and after the
+    remedies transformed the gradient (equal when no remedy touches it).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: list[int] = Field(default_factory=list)
+    train_loss: list[float | None] = Field(default_factory=list)
+    test_loss: list[float | None] = Field(default_factory=list)
+    grad_norm: list[float | None] = Field(default_factory=list)
+    grad_norm_after: list[float | None] = Field(default_factory=list)
+
+    @field_validator("train_loss", "test_loss", "grad_norm", "grad_norm_after")
+    @classmethod
+    def _no_nan(cls, values):
+        return _finite_or_none(values)
+
+
+class DecayProfile(BaseModel):
+    """The gradient-decay profile ``norms[d] = mean_b ||dL_T/dh_{T-d}||`` for
+    d = 0 .. T-1 (distance back from the last step), measured on the held-out
+    set after ``step`` updates, with the bound ||W_hh||_2 * max|f'| at that point."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: int
+    norms: list[float | None]
+    recurrent_norm: float | None = Field(None, description="||W_hh||_2, where the cell has one")
+    bound: float | None = Field(None, description="||W_hh||_2 * max|f'|: per-step factor bound")
+
+    @field_validator("norms")
+    @classmethod
+    def _no_nan(cls, values):
+        return _finite_or_none(values)
+
+
+class RunResult(BaseModel):
+    """One stored run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    spec: RunSpec
+    status: Status
+    message: str | None = Field(None, description="One line saying why a run is not ok.")
+    traceback: str | None = None
+    curves: Curves = Field(default_factory=Curves)
+    decay: list[DecayProfile] = Field(
+        default_factory=list, description="Profiles at initialisation and at the end."
+    )
+    baseline: float | None = Field(None, description="Loss of the best input-blind predictor.")
+    steps_done: int = 0
+    final_train_loss: float | None = None
+    final_test_loss: float | None = None
+    wall_time_s: float = 0.0
+    seconds_per_step: float | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+    created: str = ""
+
+    @field_validator("final_train_loss", "final_test_loss")
+    @classmethod
+    def _finite(cls, v):
+        return v if v is not None and math.isfinite(v) else None

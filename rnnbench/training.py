@@ -1,0 +1,147 @@
+"""One training run: RunSpec in, RunResult out. No files, no printing.
+
+The loop, per step: sample a batch -> forward -> loss (+ remedy penalties) ->
+BPTT -> remedies transform the gradients -> optimiser step. Every
+``log_every`` steps the network is evaluated on a fixed held-out set. A
+non-finite loss or gradient ends the run with status ``diverged``.
+
+Random streams, all derived from the run's seed so that a run is reproducible
+on any executor: parameters from ``[seed, 0]``, training batches from
+``[seed, 1]``; the held-out set from a constant seed, the same for every run
+of a task and length so that seeds and variants are compared on one set.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import numpy as np
+
+from rnnbench.api import ModelConfig, Params
+from rnnbench.engine.losses import LOSSES
+from rnnbench.engine.network import Network, global_norm, init_readout
+from rnnbench.plugins import Registry
+from rnnbench.results import Curves, DecayProfile, RunResult
+from rnnbench.spec import RunSpec
+
+TEST_SET_SEED = 20_150_404
+
+
+class Diverged(Exception):
+    """The loss or the gradient stopped being finite."""
+
+
+def build(run: RunSpec, registry: Registry):
+    """Make the task, network, parameters, remedies and optimiser of a run."""
+    task = registry.create("task", run.task, run.seq_len)
+    remedies = [registry.create("remedy", ref) for ref in run.variant.remedies]
+    v = run.variant
+    config = ModelConfig(
+        cell=v.cell,
+        activation=v.activation,
+        init=v.init,
+        input_size=task.input_size,
+        hidden_size=v.hidden_size,
+        output_size=task.output_size,
+        dtype=np.dtype(run.train.dtype),
+    )
+    for remedy in remedies:
+        config = remedy.configure(config)
+    cell = registry.get("cell", config.cell)(config)
+    rng = np.random.default_rng([run.seed, 0])
+    params = cell.init_params(rng)
+    params.update(init_readout(rng, config.hidden_size, config.output_size, config.dtype))
+    for remedy in remedies:
+        params = remedy.initialise(params, config, rng)
+    optimizer = registry.create("optimizer", run.train.optimizer, run.train.learning_rate)
+    return task, Network(cell, LOSSES[task.loss]), params, remedies, optimizer
+
+
+def _decay(network: Network, params: Params, x, y, step: int) -> DecayProfile:
+    W = network.cell.recurrent_matrix(params)
+    norm = float(np.linalg.norm(W.astype(np.float64), 2)) if W is not None else None
+    return DecayProfile(
+        step=step,
+        norms=network.decay_profile(params, x, y).tolist(),
+        recurrent_norm=norm,
+        bound=None if norm is None else norm * network.cell.max_derivative(),
+    )
+
+
+def train(
+    run: RunSpec,
+    registry: Registry,
+    on_step: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Train the network of ``run`` and return its result (status ok or diverged).
+
+    Exceptions from plugins propagate: the runner records them.
+    """
+    started = time.perf_counter()
+    task, network, params, remedies, optimizer = build(run, registry)
+    dtype = np.dtype(run.train.dtype)
+    x_test, y_test = task.sample(np.random.default_rng(TEST_SET_SEED), run.train.test_size)
+    x_test, y_test = x_test.astype(dtype), y_test.astype(dtype)
+    data_rng = np.random.default_rng([run.seed, 1])
+
+    curves = Curves()
+    decay = [_decay(network, params, x_test, y_test, 0)]
+    window: list[tuple[float, float, float]] = []  # (loss, grad norm, after remedies)
+
+    def log(step: int) -> None:
+        mean = [math.fsum(col) / len(window) for col in zip(*window)] if window else [None] * 3
+        curves.step.append(step)
+        curves.train_loss.append(mean[0])
+        curves.grad_norm.append(mean[1])
+        curves.grad_norm_after.append(mean[2])
+        curves.test_loss.append(network.loss_value(params, x_test, y_test))
+        window.clear()
+
+    status, message, step = "ok", None, 0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        log(0)
+        try:
+            for step in range(1, run.train.steps + 1):
+                x, y = task.sample(data_rng, run.train.batch_size)
+                loss, grads = network.loss_and_gradients(params, x.astype(dtype), y.astype(dtype))
+                for remedy in remedies:
+                    extra = remedy.penalty(params)
+                    if extra is not None:
+                        loss += extra[0]
+                        for name, g in extra[1].items():
+                            grads[name] = grads[name] + g
+                norm = global_norm(grads)
+                if not (math.isfinite(loss) and math.isfinite(norm)):
+                    raise Diverged(f"non-finite {'loss' if not math.isfinite(loss) else 'gradient'} at step {step}")
+                for remedy in remedies:
+                    grads = remedy.transform_gradients(grads)
+                window.append((loss, norm, global_norm(grads)))
+                optimizer.step(params, grads)
+                if step % run.train.log_every == 0 or step == run.train.steps:
+                    log(step)
+                if on_step is not None:
+                    on_step(step)
+        except Diverged as exc:
+            status, message, step = "diverged", str(exc), step - 1
+            if window:
+                log(step)
+        else:
+            decay.append(_decay(network, params, x_test, y_test, step))
+
+    elapsed = time.perf_counter() - started
+    return RunResult(
+        key=run.key(),
+        spec=run,
+        status=status,
+        message=message,
+        curves=curves,
+        decay=decay,
+        baseline=task.baseline,
+        steps_done=step,
+        final_train_loss=next((v for v in reversed(curves.train_loss) if v is not None), None),
+        final_test_loss=curves.test_loss[-1],
+        wall_time_s=elapsed,
+        seconds_per_step=elapsed / step if step else None,
+    )

@@ -1,0 +1,160 @@
+"""The ``rnnbench`` command as a user runs it: real processes, exit codes, files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+TINY = """
+name = "tiny"
+seq_lens = [5]
+seeds = [0, 1]
+[task]
+name = "adding"
+[train]
+steps = 12
+batch_size = 4
+log_every = 4
+test_size = 8
+[[variants]]
+name = "<script>alert(1)</script>"
+hidden_size = 4
+[[variants]]
+name = "clipped"
+hidden_size = 4
+remedies = [{ name = "clip_norm", threshold = 0.5 }]
+"""
+
+
+def rnnbench(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "rnnbench", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def test_run_report_export_from_a_suite_file(tmp_path, tiny):
+    done = rnnbench("run", str(tiny), "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last == f"report: {Path('out/reports/tiny/index.html')}"
+    index = tmp_path / "out" / "reports" / "tiny" / "index.html"
+    html = index.read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
+    assert len(list((tmp_path / "out/results/tiny/runs").glob("*.json"))) == 4
+
+    again = rnnbench("run", str(tiny), "--out", "out", cwd=tmp_path)
+    assert again.returncode == 0 and "ran 0 of 4 runs" in again.stdout and "4 already stored" in again.stdout
+
+    index.unlink()
+    rebuilt = rnnbench("report", "out/results", "--out", "out", cwd=tmp_path)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert index.is_file()
+
+    exported = rnnbench("export", "out/results/tiny", "--out", "csv", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    with open(tmp_path / "csv" / "tiny" / "runs.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"}
+    with open(tmp_path / "csv" / "tiny" / "curves.csv", newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == 4 * 4  # steps 0, 4, 8, 12
+
+
+def test_a_crashing_plugin_gives_exit_1_and_keeps_the_other_results(tmp_path, tiny):
+    text = tiny.read_text().replace('threshold = 0.5 }]', 'threshold = 0.5 }, "crash"]')
+    tiny.write_text(text)
+    done = rnnbench("run", str(tiny), "--out", ".", "--plugin", str(FIXTURES / "crashing_plugin.py"), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "failed: clipped T=5 seed=0: RuntimeError: this remedy always fails" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout.strip().splitlines()[-1].startswith("report: ")
+    assert "ok 2, diverged 0, error 2" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda t: t.replace("seq_lens = [5]", "seq_lens = [0]"), "seq_lens[0]: Input should be greater than 0"),
+        (lambda t: t.replace('name = "adding"', 'name = "add"'), "task: unknown task 'add'; known: adding"),
+        (lambda t: t.replace('name = "clip_norm"', 'name = "clip"'), "unknown remedy 'clip'; known: clip_norm"),
+        (lambda t: t.replace("steps = 12", 'steps = "many"'), "train.steps: Input should be a valid integer"),
+        (lambda t: t.replace("seeds = [0, 1]", "seeds = [0, 1"), "invalid TOML"),
+        (lambda t: "variants = []\n" + t[: t.index("[[variants]]")], "variants: List should have at least 1 item"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path, tiny, edit, expected):
+    tiny.write_text(edit(tiny.read_text()))
+    for verb in ("validate", "run"):
+        done = rnnbench(verb, str(tiny), cwd=tmp_path)
+        assert done.returncode == 2, (verb, done.stdout, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_missing_suite_or_results_dir_is_exit_2(tmp_path):
+    missing = rnnbench("run", "nope.toml", cwd=tmp_path)
+    assert missing.returncode == 2 and "nope.toml: no such suite file" in missing.stderr
+    no_results = rnnbench("report", str(tmp_path), cwd=tmp_path)
+    assert no_results.returncode == 2 and "no stored suite here" in no_results.stderr
+
+
+def test_init_writes_the_default_suite_which_validates(tmp_path):
+    done = rnnbench("init", "mine.toml", cwd=tmp_path)
+    assert done.returncode == 0
+    data = tomllib.loads((tmp_path / "mine.toml").read_text())
+    assert data["name"] == "default" and data["task"]["name"] == "adding"
+    assert len(data["variants"]) == 2 and len(data["seeds"]) == 2
+    assert "#" in (tmp_path / "mine.toml").read_text()  # it is the commented file
+    valid = rnnbench("validate", "mine.toml", cwd=tmp_path)
+    assert valid.returncode == 0 and "4 runs" in valid.stdout
+    refused = rnnbench("init", "mine.toml", cwd=tmp_path)
+    assert refused.returncode == 2 and "--force" in refused.stderr
+
+
+def test_plugins_lists_each_component_with_its_distribution(tmp_path):
+    done = rnnbench("plugins", "--plugin", str(FIXTURES / "halving_plugin.py"), cwd=tmp_path)
+    assert done.returncode == 0
+    from rnnbench import __version__
+
+    for name in ("adding", "vanilla", "clip_norm", "sgd"):
+        line = next(l for l in done.stdout.splitlines() if l.split()[:1] == [name])
+        assert f"(rnnbench {__version__})" in line
+    assert any(l.split()[:1] == ["halve"] for l in done.stdout.splitlines())
+
+
+def test_a_broken_plugin_is_a_warning_and_the_command_still_works(tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise ImportError('missing dependency xyz')\n")
+    done = rnnbench("plugins", "--plugin", str(broken), cwd=tmp_path)
+    assert done.returncode == 0 and "clip_norm" in done.stdout
+    assert "warning: plugin" in done.stderr and "broken.py" in done.stderr and "xyz" in done.stderr
+
+
+def test_schema_is_json_with_the_plugins_parameters(tmp_path):
+    done = rnnbench("schema", cwd=tmp_path)
+    schema = json.loads(done.stdout)
+    assert "clip_norm" in json.dumps(schema["$defs"]["RemedyRef"])
+    assert set(schema["required"]) >= {"name", "task", "seq_lens", "seeds", "variants"}
+
+
+def test_every_verb_explains_itself(tmp_path):
+    top = rnnbench("--help", cwd=tmp_path)
+    for verb in ("run", "validate", "report", "export", "schema", "plugins", "init"):
+        assert verb in top.stdout
+        done = rnnbench(verb, "--help", cwd=tmp_path)
+        assert done.returncode == 0 and "Usage:" in done.stdout and len(done.stdout) > 150

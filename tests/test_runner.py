@@ -1,0 +1,113 @@
+"""Training, the runner and the store: statuses, determinism, resume, atomic records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from rnnbench.plugins import load_registry
+from rnnbench.runner import run_suite
+from rnnbench.spec import parse_suite
+from rnnbench.store import Store, write_atomic
+from rnnbench.training import train
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_a_run_learns_and_records_its_curves(registry, small_suite_data):
+    small_suite_data["train"].update(steps=1000, learning_rate=0.1, batch_size=16, log_every=200, test_size=128)
+    small_suite_data["variants"][0]["init"] = "normal"
+    run = parse_suite(small_suite_data, registry).runs()[0]
+    result = train(run, registry)
+    assert result.status == "ok" and result.steps_done == 1000
+    assert result.curves.step == [0, 200, 400, 600, 800, 1000]
+    assert result.curves.train_loss[0] is None and None not in result.curves.train_loss[1:]
+    # at length 6 a tanh RNN beats the input-blind baseline within 1000 steps
+    assert result.final_test_loss < 0.5 * result.baseline < result.curves.test_loss[0]
+    assert [p.step for p in result.decay] == [0, 1000]
+    assert len(result.decay[0].norms) == run.seq_len
+    assert result.decay[0].bound == result.decay[0].recurrent_norm  # max|tanh'| = 1
+
+
+def test_the_same_run_gives_the_same_numbers(registry, small_suite):
+    run = small_suite.runs()[1]
+    a, b = train(run, registry), train(run, registry)
+    assert a.curves == b.curves and a.decay == b.decay
+
+
+def test_clipping_bounds_the_gradient_norm_it_passes_on(registry, small_suite_data):
+    small_suite_data["variants"][1]["remedies"][0]["threshold"] = 0.05
+    run = parse_suite(small_suite_data, registry).runs()[2]
+    curves = train(run, registry).curves
+    assert max(curves.grad_norm_after[1:]) <= 0.05 * (1 + 1e-5)
+    assert max(curves.grad_norm[1:]) > 0.05
+
+
+def test_a_huge_learning_rate_diverges_and_is_recorded(registry, small_suite_data):
+    small_suite_data["train"].update(learning_rate=1e6)
+    run = parse_suite(small_suite_data, registry).runs()[0]
+    result = train(run, registry)
+    assert result.status == "diverged"
+    assert result.message.startswith("non-finite")
+    assert result.steps_done < run.train.steps
+    json.loads(result.model_dump_json())  # NaNs were turned into nulls
+
+
+def test_sweep_isolates_a_crashing_plugin_and_resumes(tmp_path, small_suite_data):
+    registry = load_registry([str(FIXTURES / "crashing_plugin.py")])
+    small_suite_data["variants"].append({"name": "crashes", "hidden_size": 8, "remedies": ["crash"]})
+    suite = parse_suite(small_suite_data, registry)
+    store = Store.for_suite(tmp_path, suite)
+    summary = run_suite(suite, store, registry)
+    assert summary.total == 6 and summary.skipped == 0
+    assert summary.counts == {"ok": 4, "error": 2}
+    errors = [r for r in store.results() if r.status == "error"]
+    assert {r.spec.variant.name for r in errors} == {"crashes"}
+    assert "RuntimeError: this remedy always fails" == errors[0].message
+    assert "Traceback" in errors[0].traceback and "crashing_plugin.py" in errors[0].traceback
+
+    # a second sweep runs nothing; deleting one record reruns exactly that one
+    again = run_suite(suite, store, registry)
+    assert again.skipped == 6 and again.counts == {}
+    victim = suite.runs()[1].key()
+    (store.runs_dir / f"{victim}.json").unlink()
+    third = run_suite(suite, store, registry)
+    assert third.skipped == 5 and third.counts == {"ok": 1}
+
+
+def test_stored_results_round_trip_and_half_written_files_are_ignored(tmp_path, registry, small_suite):
+    store = Store.for_suite(tmp_path, small_suite)
+    run_suite(small_suite, store, registry)
+    (store.runs_dir / ".abc.json.tmp").write_text('{"key": "trunc')  # a write killed midway
+    results = store.results()
+    assert len(results) == 4
+    fresh = train(small_suite.runs()[0], registry)
+    assert results[0].curves == fresh.curves
+    assert store.keys() == {r.key() for r in small_suite.runs()}
+
+
+def test_write_atomic_replaces_whole_files_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "sub" / "r.json"
+    write_atomic(target, "first")
+    write_atomic(target, "second")
+    assert target.read_text() == "second"
+    assert [p.name for p in target.parent.iterdir()] == ["r.json"]
+    assert oct(target.stat().st_mode & 0o777) == oct(0o644 & ~_umask())
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_float64_and_float32_runs_agree_early_on(registry, small_suite_data):
+    small_suite_data["train"]["steps"] = 5
+    r32 = train(parse_suite(small_suite_data, registry).runs()[0], registry)
+    small_suite_data["train"]["dtype"] = "float64"
+    r64 = train(parse_suite(small_suite_data, registry).runs()[0], registry)
+    np.testing.assert_allclose(r32.curves.test_loss, r64.curves.test_loss, rtol=1e-4)
