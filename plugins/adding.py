@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from rnnbench import hookimpl
-from rnnbench.api import Task
+from rnnbench.api import Batch, Task
 
 
 class AddingParams(BaseModel):
@@ -50,7 +50,7 @@ class AddingProblem(Task):
         x[first, rows, 1] = 1.0
         x[second, rows, 1] = 1.0
         y = (x[first, rows, 0] + x[second, rows, 0])[:, None]
-        return x, y
+        return Batch(x, y)
 
 
 @hookimpl

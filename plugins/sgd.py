@@ -7,6 +7,8 @@ from rnnbench.api import Optimizer
 
 
 class SGD(Optimizer):
+    """Plain SGD: p <- p - lr g (Robbins & Monro 1951)."""
+
     name = "sgd"
 
     def step(self, weights, grads) -> None:

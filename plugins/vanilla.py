@@ -7,21 +7,26 @@ import numpy as np
 from rnnbench import hookimpl
 from rnnbench.api import Cell, Params
 from rnnbench.engine import vanilla
-from rnnbench.engine.activations import ACTIVATIONS
+from rnnbench.engine.activations import ACTIVATION_NAMES, activation
+from rnnbench.engine.transforms import TransformChain
 
 
 class VanillaCell(Cell):
-    """Initialisations: ``uniform``, every weight U(-1/sqrt(H), 1/sqrt(H)) (the
+    """Elman RNN, h_t = f(W_hx x_t + W_hh h_{t-1} + b_h).
+
+    Initialisations: ``uniform``, every weight U(-1/sqrt(H), 1/sqrt(H)) (the
     common default of deep-learning libraries); ``normal``, every weight
-    N(0, 1/fan_in). Biases start at zero."""
+    N(0, 1/fan_in). Biases start at zero.
+    """
 
     name = "vanilla"
-    activations = tuple(ACTIVATIONS)
+    activations = ACTIVATION_NAMES
     inits = ("uniform", "normal")
 
-    @property
-    def activation(self):
-        return ACTIVATIONS[self.config.activation]
+    def __init__(self, config, transforms=()):
+        super().__init__(config, transforms)
+        self.activation = activation(config.activation, config.slope)
+        self.chain = TransformChain(self.transforms, "h", 1, config.hidden_size)
 
     def init_params(self, rng: np.random.Generator) -> Params:
         c = self.config
@@ -34,15 +39,25 @@ class VanillaCell(Cell):
             else:
                 params[name] = rng.normal(0.0, 1.0 / np.sqrt(shape[1]), shape)
         params["b_h"] = np.zeros(c.hidden_size)
+        params.update(self.chain.init_params(c.dtype))
         return {k: v.astype(c.dtype) for k, v in params.items()}
 
-    def forward(self, params: Params, x: np.ndarray):
-        cache = vanilla.forward(params["W_hx"], params["W_hh"], params["b_h"], x, self.activation)
+    def forward(self, params: Params, x: np.ndarray, initial=None):
+        cache = vanilla.forward(
+            params["W_hx"], params["W_hh"], params["b_h"], x, self.activation, self.chain, params, initial
+        )
         return cache.h[1:], cache
 
-    def backward(self, params: Params, cache, dh_out: np.ndarray):
-        (dW_hx, dW_hh, db_h), g = vanilla.backward(params["W_hh"], cache, dh_out, self.activation)
-        return {"W_hx": dW_hx, "W_hh": dW_hh, "b_h": db_h}, g
+    def state_at(self, cache, t: int):
+        return cache.h[t]
+
+    def backward(self, params: Params, cache, dh_out: np.ndarray, truncate=None):
+        grads = self.chain.zero_grads(params)
+        (dW_hx, dW_hh, db_h), g = vanilla.backward(
+            params["W_hh"], cache, dh_out, self.activation, self.chain, params, grads, truncate
+        )
+        grads.update(W_hx=dW_hx, W_hh=dW_hh, b_h=db_h)
+        return grads, g
 
     def recurrent_matrix(self, params: Params) -> np.ndarray:
         return params["W_hh"]

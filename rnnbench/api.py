@@ -4,7 +4,14 @@ Each has a class attribute ``name`` (how a suite selects it) and a pydantic
 model ``Params`` for the parameters a suite may give it (none by default).
 Instances are made per run by the training loop; arrays are numpy arrays of the
 run's dtype. Shapes: x is (T, B, I) -- time first --, hidden states are
-(T, B, H), targets of many-to-one tasks are (B, O).
+(T, B, H).
+
+Parameter names are shared by convention so that remedies can find what they
+act on: every cell calls its input weights ``W_hx`` (G*H, I), its recurrent
+weights ``W_hh`` (G*H, H) and its biases ``b_h`` (G*H,), with G the number of
+gate blocks stacked row-wise (1 for the vanilla cell, 4 for the LSTM, 3 for the
+GRU); the read-out is ``W_hy`` and ``b_y``; a summed-input transform's
+parameters are ``<transform>.<site>.<name>``.
 """
 
 from __future__ import annotations
@@ -35,18 +42,37 @@ class ModelConfig:
     hidden_size: int
     output_size: int
     dtype: np.dtype
+    slope: float = 0.01  # negative-side slope of the leaky_relu activation
+
+
+@dataclasses.dataclass
+class Batch:
+    """A batch of sequences.
+
+    ``x`` is (T, B, I). For a many-to-one task ``y`` holds one target per
+    sequence: (B, O) for "mse", (B,) class indices for "cross_entropy". For a
+    many-to-many task ``y`` holds one per step, (T, B, O) or (T, B), and
+    ``mask`` (T, B) says which steps carry a loss (None: every step).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    mask: np.ndarray | None = None
 
 
 class Task:
     """A sequence task: generates (inputs, targets) deterministically from a generator.
 
-    ``loss`` names the loss the network is trained with ("mse"); ``baseline``
-    is the expected loss of the best predictor that ignores the inputs.
+    ``loss`` names the loss the network is trained with ("mse" or
+    "cross_entropy", see :mod:`rnnbench.engine.losses`); ``many_to_one`` says
+    whether the loss is read at the last step only; ``baseline`` is the
+    expected loss of the best predictor that ignores the inputs.
     """
 
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]] = NoParams
     loss: ClassVar[str] = "mse"
+    many_to_one: ClassVar[bool] = True
     input_size: ClassVar[int]
     output_size: ClassVar[int]
 
@@ -58,45 +84,98 @@ class Task:
     def baseline(self) -> float | None:
         return None
 
-    def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return x of shape (T, B, I) and the targets y of shape (B, O), float64."""
+    def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        """A batch of ``batch_size`` sequences drawn with ``rng`` (float64 inputs)."""
+        raise NotImplementedError
+
+
+class SummedInputTransform:
+    """Transforms a cell's summed input a_t before its non-linearity, at every step.
+
+    A cell hands each transform the summed input of one *site* (the vanilla
+    cell has one, "h"; a gated cell may have several) as a (B, G*H) array of G
+    blocks of H units, and keeps what ``forward`` returns as the step's cache.
+    Layer normalisation is the built-in example.
+    """
+
+    name: ClassVar[str]
+
+    def init_params(self, site: str, groups: int, size: int, dtype) -> Params:
+        """The transform's parameters at ``site``, named ``<name>.<site>.<param>``."""
+        return {}
+
+    def forward(
+        self, a: np.ndarray, params: Params, site: str, groups: int
+    ) -> tuple[np.ndarray, object]:
+        """Return z = T(a) and a cache for the backward pass. ``a`` may be a view
+        the cell reuses after the step: keep a copy of what the backward needs."""
+        raise NotImplementedError
+
+    def backward(self, dz: np.ndarray, cache: object, params: Params, site: str, grads: Params):
+        """Return dL/da from dL/dz; add the gradients of this step to ``grads``
+        (which holds zero arrays for this transform's parameters)."""
         raise NotImplementedError
 
 
 class Cell:
-    """A recurrent cell: initialisation, forward recursion and its BPTT."""
+    """A recurrent cell: initialisation, forward recursion and its BPTT.
+
+    ``transforms`` are the summed-input transforms of the variant's remedies,
+    in order; a cell applies them at each of its sites (see
+    :class:`rnnbench.engine.transforms.TransformChain`) and owns their
+    parameters, which ``init_params`` includes.
+    """
 
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]] = NoParams
     activations: ClassVar[tuple[str, ...]]
     inits: ClassVar[tuple[str, ...]]
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, transforms: tuple[SummedInputTransform, ...] = ()):
         self.config = config
+        self.transforms = tuple(transforms)
 
     def init_params(self, rng: np.random.Generator) -> Params:
         """Fresh parameters of the cell (not of the read-out)."""
         raise NotImplementedError
 
-    def forward(self, params: Params, x: np.ndarray) -> tuple[np.ndarray, object]:
-        """Run the recursion from h_0 = 0: return h_1..h_T as (T, B, H) and a cache."""
+    def forward(self, params: Params, x: np.ndarray, initial: object = None) -> tuple[np.ndarray, object]:
+        """Run the recursion from ``initial`` (None: the zero state): return
+        h_1..h_T as (T, B, H) and a cache."""
+        raise NotImplementedError
+
+    def state_at(self, cache: object, t: int) -> object:
+        """The state after t steps of the forward pass that made ``cache``, in the
+        form ``forward`` accepts as ``initial``."""
         raise NotImplementedError
 
     def backward(
-        self, params: Params, cache: object, dh_out: np.ndarray
+        self, params: Params, cache: object, dh_out: np.ndarray, truncate: int | None = None
     ) -> tuple[Params, np.ndarray]:
         """BPTT. ``dh_out[t]`` is the gradient reaching h_t from the read-out at
         step t (zero where there is no loss). Return the gradients of the cell's
-        parameters and g[t] = dL/dh_t, the total gradient at every step."""
+        parameters and g[t] = dL/dh_t, the total gradient at every step.
+
+        With ``truncate`` = k the sequence is cut into chunks of k steps counted
+        back from the last step, and no gradient flows across a cut: the state
+        at a cut is treated as a constant (truncated BPTT, Williams & Peng 1990).
+        """
         raise NotImplementedError
 
     def recurrent_matrix(self, params: Params) -> np.ndarray | None:
         """The matrix W_hh whose norm bounds the per-step gradient factor, if any."""
         return None
 
-    def max_derivative(self) -> float:
-        """max |f'| of the cell's activation, for the bound ||W_hh||_2 * max|f'|."""
-        return 1.0
+    def max_derivative(self) -> float | None:
+        """max |f'| of the cell's activation, for the bound ||W_hh||_2 * max|f'|
+        on the per-step gradient factor; None where no such bound holds (gated cells)."""
+        return None
+
+    def state_profiles(self, params: Params, cache: object, dh_out: np.ndarray) -> dict[str, np.ndarray]:
+        """Decay profiles of states other than h (the LSTM's cell state c): for
+        each, norms[d] = mean over the batch of ||dL/ds_{T-d}||, by full BPTT from
+        ``dh_out``. None by default."""
+        return {}
 
 
 class Remedy:
@@ -115,6 +194,18 @@ class Remedy:
     def configure(self, config: ModelConfig) -> ModelConfig:
         """Building the model: choose the cell, activation or initialisation."""
         return config
+
+    def check(self, config: ModelConfig) -> None:
+        """Raise ValueError saying why, if this remedy makes no sense for the
+        model configuration left by all the remedies. Called at validation."""
+
+    def summed_input_transform(self) -> SummedInputTransform | None:
+        """Inside the cell: a transform of the summed input before the non-linearity."""
+        return None
+
+    def truncation(self) -> int | None:
+        """The backward pass: run it back at most this many steps (None: all)."""
+        return None
 
     def initialise(self, params: Params, config: ModelConfig, rng: np.random.Generator) -> Params:
         """After the cell initialised its parameters: replace or rescale them."""

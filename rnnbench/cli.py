@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tomllib
 from importlib import resources
 from pathlib import Path
 
@@ -246,6 +247,77 @@ def list_plugins(plugins: tuple[str, ...]) -> None:
             component = registry.components[(kind, name)]
             doc = (component.cls.__doc__ or "").strip().splitlines()
             click.echo(f"  {name:<16} {component.provider}" + (f"  - {doc[0]}" if doc else ""))
+
+
+def _remedy_ref(text: str):
+    """``name`` or a TOML inline table ``{ name = "...", param = value }``."""
+    if not text.lstrip().startswith("{"):
+        return text
+    try:
+        return tomllib.loads(f"remedy = {text}")["remedy"]
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"--remedy {text}: not a TOML inline table: {exc}") from None
+
+
+@main.command()
+@click.argument("suite", required=False)
+@click.option("--variant", "variants", multiple=True, metavar="NAME",
+              help="Check only this variant of SUITE; repeatable.")
+@click.option("--cell", help="Check this cell instead of a suite's variants.")
+@click.option("--activation", help="With --cell: the activation (default: the variant default).")
+@click.option("--remedy", "remedies", multiple=True, metavar="REMEDY",
+              help='With --cell: a remedy, by name or as a TOML inline table such as '
+                   '\'{ name = "l2", weight_decay = 0.1 }\'; repeatable, applied in order.')
+@click.option("--tolerance", default=1e-6, show_default=True, help="Largest relative error allowed.")
+@plugin_option
+def gradcheck(suite, variants, cell, activation, remedies, tolerance, plugins) -> None:
+    """Check gradients against finite differences, for a new remedy or cell.
+
+    For each variant, every parameter's BPTT gradient (float64, full BPTT, with
+    the remedies' penalties and summed-input transforms) is compared with
+    central finite differences, on a many-to-one MSE problem and a many-to-many
+    cross-entropy problem with masked steps. Exit code 1 if any error exceeds
+    the tolerance. Give a suite (all its variants, or --variant ones), or an
+    ad-hoc variant with --cell, --activation and --remedy.
+    """
+    from pydantic import ValidationError
+
+    from rnnbench.gradcheck import gradient_errors, make_problem
+    from rnnbench.spec import VariantSpec, format_validation_error
+
+    registry = _registry(plugins)
+    if cell or remedies or activation:
+        fields = {"name": "command line", "cell": cell or "vanilla", "hidden_size": 4,
+                  "remedies": [_remedy_ref(r) for r in remedies]}
+        if activation:
+            fields["activation"] = activation
+        try:
+            checked = [VariantSpec.model_validate(fields, context={"registry": registry})]
+        except ValidationError as exc:
+            raise InputError("\n".join(format_validation_error(exc))) from None
+    else:
+        spec = _load(suite or "default", registry)
+        checked = [v for v in spec.variants if not variants or v.name in variants]
+        missing = set(variants) - {v.name for v in checked}
+        if missing:
+            raise InputError(f"no variant named {', '.join(sorted(missing))} in suite '{spec.name}'")
+        checked = [v.model_copy(update={"hidden_size": 4}) for v in checked]
+    failed = 0
+    for v in checked:
+        remedies_text = ", ".join(r.name for r in v.remedies) or "no remedy"
+        click.echo(f"{v.name}: cell {v.cell}, activation {v.activation}, {remedies_text}")
+        for loss, many_to_one in (("mse", True), ("cross_entropy", False)):
+            errors = gradient_errors(make_problem(v, registry, loss=loss, many_to_one=many_to_one))
+            worst = max(errors, key=errors.get)
+            bad = {n: e for n, e in errors.items() if e > tolerance}
+            failed += bool(bad)
+            shape = "many-to-one" if many_to_one else "many-to-many"
+            verdict = "FAILED " + ", ".join(f"{n} {e:.1e}" for n, e in bad.items()) if bad else "ok"
+            click.echo(f"  {loss:<13} {shape:<12} {len(errors)} parameters, "
+                       f"largest relative error {errors[worst]:.1e} ({worst}): {verdict}")
+    if failed:
+        click.echo(f"{failed} check(s) failed", err=True)
+        sys.exit(1)
 
 
 @main.command()

@@ -56,11 +56,19 @@ class DecayProfile(BaseModel):
     norms: list[float | None]
     recurrent_norm: float | None = Field(None, description="||W_hh||_2, where the cell has one")
     bound: float | None = Field(None, description="||W_hh||_2 * max|f'|: per-step factor bound")
+    state_norms: dict[str, list[float | None]] = Field(
+        default_factory=dict, description="Profiles of the cell's other states (the LSTM's c)."
+    )
 
     @field_validator("norms")
     @classmethod
     def _no_nan(cls, values):
         return _finite_or_none(values)
+
+    @field_validator("state_norms")
+    @classmethod
+    def _no_nan_in_states(cls, states):
+        return {name: _finite_or_none(values) for name, values in states.items()}
 
 
 class RunResult(BaseModel):

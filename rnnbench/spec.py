@@ -119,18 +119,12 @@ class VariantSpec(_Strict):
     )
 
     @model_validator(mode="after")
-    def _check_cell(self, info: ValidationInfo):
+    def _check_combination(self, info: ValidationInfo):
         registry = _registry(info)
-        if registry is None:
-            return self
-        cell = registry.get("cell", self.cell)
-        for field, allowed in (("activation", cell.activations), ("init", cell.inits)):
-            value = getattr(self, field)
-            if value not in allowed:
-                raise ValueError(
-                    f"{field} '{value}' is not available for cell '{self.cell}'; "
-                    f"choose one of: {', '.join(allowed)}"
-                )
+        if registry is not None:
+            from rnnbench.variant import resolve_model
+
+            resolve_model(self, registry, input_size=1, output_size=1, dtype="float64")
         return self
 
 

@@ -19,12 +19,13 @@ from typing import Callable
 
 import numpy as np
 
-from rnnbench.api import ModelConfig, Params
+from rnnbench.api import Batch, Params
 from rnnbench.engine.losses import LOSSES
 from rnnbench.engine.network import Network, global_norm, init_readout
 from rnnbench.plugins import Registry
 from rnnbench.results import Curves, DecayProfile, RunResult
 from rnnbench.spec import RunSpec
+from rnnbench.variant import resolve_model
 
 TEST_SET_SEED = 20_150_404
 
@@ -36,37 +37,38 @@ class Diverged(Exception):
 def build(run: RunSpec, registry: Registry):
     """Make the task, network, parameters, remedies and optimiser of a run."""
     task = registry.create("task", run.task, run.seq_len)
-    remedies = [registry.create("remedy", ref) for ref in run.variant.remedies]
-    v = run.variant
-    config = ModelConfig(
-        cell=v.cell,
-        activation=v.activation,
-        init=v.init,
-        input_size=task.input_size,
-        hidden_size=v.hidden_size,
-        output_size=task.output_size,
-        dtype=np.dtype(run.train.dtype),
+    config, remedies = resolve_model(
+        run.variant, registry, task.input_size, task.output_size, run.train.dtype
     )
-    for remedy in remedies:
-        config = remedy.configure(config)
-    cell = registry.get("cell", config.cell)(config)
+    transforms = tuple(t for t in (r.summed_input_transform() for r in remedies) if t is not None)
+    cell = registry.get("cell", config.cell)(config, transforms)
+    truncations = [k for k in (r.truncation() for r in remedies) if k is not None]
+    network = Network(cell, LOSSES[task.loss], task.many_to_one, min(truncations, default=None))
     rng = np.random.default_rng([run.seed, 0])
     params = cell.init_params(rng)
     params.update(init_readout(rng, config.hidden_size, config.output_size, config.dtype))
     for remedy in remedies:
         params = remedy.initialise(params, config, rng)
     optimizer = registry.create("optimizer", run.train.optimizer, run.train.learning_rate)
-    return task, Network(cell, LOSSES[task.loss]), params, remedies, optimizer
+    return task, network, params, remedies, optimizer
 
 
-def _decay(network: Network, params: Params, x, y, step: int) -> DecayProfile:
+def cast(batch: Batch, dtype) -> Batch:
+    """The batch in the run's dtype; class indices stay integers."""
+    y = batch.y if batch.y.dtype.kind in "iub" else batch.y.astype(dtype)
+    return Batch(batch.x.astype(dtype), y, batch.mask)
+
+
+def _decay(network: Network, params: Params, batch: Batch, step: int) -> DecayProfile:
     W = network.cell.recurrent_matrix(params)
     norm = float(np.linalg.norm(W.astype(np.float64), 2)) if W is not None else None
+    slope = network.cell.max_derivative()
     return DecayProfile(
         step=step,
-        norms=network.decay_profile(params, x, y).tolist(),
+        norms=network.decay_profile(params, batch).tolist(),
         recurrent_norm=norm,
-        bound=None if norm is None else norm * network.cell.max_derivative(),
+        bound=None if norm is None or slope is None else norm * slope,
+        state_norms={k: v.tolist() for k, v in network.state_profiles(params, batch).items()},
     )
 
 
@@ -82,12 +84,11 @@ def train(
     started = time.perf_counter()
     task, network, params, remedies, optimizer = build(run, registry)
     dtype = np.dtype(run.train.dtype)
-    x_test, y_test = task.sample(np.random.default_rng(TEST_SET_SEED), run.train.test_size)
-    x_test, y_test = x_test.astype(dtype), y_test.astype(dtype)
+    test = cast(task.sample(np.random.default_rng(TEST_SET_SEED), run.train.test_size), dtype)
     data_rng = np.random.default_rng([run.seed, 1])
 
     curves = Curves()
-    decay = [_decay(network, params, x_test, y_test, 0)]
+    decay = [_decay(network, params, test, 0)]
     window: list[tuple[float, float, float]] = []  # (loss, grad norm, after remedies)
 
     def log(step: int) -> None:
@@ -96,7 +97,7 @@ def train(
         curves.train_loss.append(mean[0])
         curves.grad_norm.append(mean[1])
         curves.grad_norm_after.append(mean[2])
-        curves.test_loss.append(network.loss_value(params, x_test, y_test))
+        curves.test_loss.append(network.loss_value(params, test))
         window.clear()
 
     status, message, step = "ok", None, 0
@@ -104,8 +105,8 @@ def train(
         log(0)
         try:
             for step in range(1, run.train.steps + 1):
-                x, y = task.sample(data_rng, run.train.batch_size)
-                loss, grads = network.loss_and_gradients(params, x.astype(dtype), y.astype(dtype))
+                batch = cast(task.sample(data_rng, run.train.batch_size), dtype)
+                loss, grads = network.loss_and_gradients(params, batch)
                 for remedy in remedies:
                     extra = remedy.penalty(params)
                     if extra is not None:
@@ -128,7 +129,7 @@ def train(
             if window:
                 log(step)
         else:
-            decay.append(_decay(network, params, x_test, y_test, step))
+            decay.append(_decay(network, params, test, step))
 
     elapsed = time.perf_counter() - started
     return RunResult(

@@ -14,7 +14,9 @@ def task(T):
 
 def test_two_markers_one_in_each_half_and_the_target_is_their_sum():
     T, B = 30, 200
-    x, y = task(T).sample(np.random.default_rng(3), B)
+    b = task(T).sample(np.random.default_rng(3), B)
+    x, y = b.x, b.y
+    assert b.mask is None
     assert x.shape == (T, B, 2) and y.shape == (B, 1)
     markers = x[:, :, 1]
     assert np.all(markers.sum(axis=0) == 2)
@@ -27,12 +29,13 @@ def test_same_seed_same_data_other_seed_other_data():
     a = task(10).sample(np.random.default_rng(5), 4)
     b = task(10).sample(np.random.default_rng(5), 4)
     c = task(10).sample(np.random.default_rng(6), 4)
-    np.testing.assert_array_equal(a[0], b[0])
-    assert not np.array_equal(a[0], c[0])
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.y, b.y)
+    assert not np.array_equal(a.x, c.x)
 
 
 def test_baseline_is_the_mse_of_always_answering_one():
-    _, y = task(10).sample(np.random.default_rng(0), 200_000)
+    y = task(10).sample(np.random.default_rng(0), 200_000).y
     blind = float(np.mean((y - 1.0) ** 2))
     assert task(10).baseline == pytest.approx(2 / 12)
     assert blind == pytest.approx(2 / 12, abs=0.002)

@@ -154,7 +154,21 @@ def test_schema_is_json_with_the_plugins_parameters(tmp_path):
 
 def test_every_verb_explains_itself(tmp_path):
     top = rnnbench("--help", cwd=tmp_path)
-    for verb in ("run", "validate", "report", "export", "schema", "plugins", "init"):
+    for verb in ("run", "validate", "report", "export", "schema", "plugins", "init", "gradcheck"):
         assert verb in top.stdout
         done = rnnbench(verb, "--help", cwd=tmp_path)
         assert done.returncode == 0 and "Usage:" in done.stdout and len(done.stdout) > 150
+
+
+def test_gradcheck_passes_the_builtins_and_catches_a_wrong_gradient(tmp_path):
+    good = rnnbench("gradcheck", "--cell", "vanilla", "--remedy", "layer_norm",
+                    "--remedy", '{ name = "l2", weight_decay = 0.1 }', cwd=tmp_path)
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.count(": ok") == 2
+    bad = rnnbench("gradcheck", "--plugin", str(FIXTURES / "wrong_gradient_plugin.py"),
+                   "--remedy", "wrong_l2", cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "FAILED W_hh" in bad.stdout and "W_hx" not in bad.stdout.split("FAILED")[1]
+    suite = rnnbench("gradcheck", "default", "--variant", "tanh + clipping", cwd=tmp_path)
+    assert suite.returncode == 0 and "tanh + clipping: cell vanilla" in suite.stdout
+    assert "tanh: cell" not in suite.stdout

@@ -5,43 +5,43 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnbench.api import ModelConfig
-from rnnbench.engine.activations import ACTIVATIONS
+from rnnbench.api import Batch, ModelConfig
+from rnnbench.engine import layernorm
+from rnnbench.engine.activations import ACTIVATION_NAMES
 from rnnbench.engine.gradcheck import check_gradients, numerical_gradient
-from rnnbench.engine.losses import mse
+from rnnbench.engine.losses import cross_entropy, mse
 from rnnbench.engine.network import Network, global_norm, init_readout
+from rnnbench.engine.transforms import cut_before
 from rnnbench_plugins.adding import AddingProblem
-from rnnbench_plugins.clipping import ClipNorm, ClipNormParams
 from rnnbench_plugins.vanilla import VanillaCell
 
 
-def make_network(activation="tanh", init="normal", T=7, B=4, H=5, seed=0):
-    config = ModelConfig("vanilla", activation, init, 2, H, 1, np.dtype(np.float64))
+def make_network(activation="tanh", init="normal", T=7, B=4, H=5, seed=0, slope=0.01):
+    config = ModelConfig("vanilla", activation, init, 2, H, 1, np.dtype(np.float64), slope)
     cell = VanillaCell(config)
     rng = np.random.default_rng(seed)
     params = cell.init_params(rng)
     params.update(init_readout(rng, H, 1, np.float64))
     params["b_h"] += rng.normal(0, 0.1, H)  # non-zero biases so their gradient is exercised
-    task = AddingProblem(AddingProblem.Params(), T)
-    x, y = task.sample(rng, B)
-    return Network(cell, mse), params, x, y
+    batch = AddingProblem(AddingProblem.Params(), T).sample(rng, B)
+    return Network(cell, mse), params, batch
 
 
-@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
 @pytest.mark.parametrize("init", VanillaCell.inits)
 def test_vanilla_gradients_match_finite_differences(activation, init):
-    net, params, x, y = make_network(activation, init)
-    _, grads = net.loss_and_gradients(params, x, y)
+    net, params, batch = make_network(activation, init, slope=0.2)
+    _, grads = net.loss_and_gradients(params, batch)
     assert set(grads) == {"W_hx", "W_hh", "b_h", "W_hy", "b_y"}
-    errors = check_gradients(lambda: net.loss_value(params, x, y), params, grads)
+    errors = check_gradients(lambda: net.loss_value(params, batch), params, grads)
     assert max(errors.values()) < 1e-6, errors
 
 
 def test_gradient_check_catches_a_wrong_gradient():
-    net, params, x, y = make_network()
-    _, grads = net.loss_and_gradients(params, x, y)
+    net, params, batch = make_network()
+    _, grads = net.loss_and_gradients(params, batch)
     grads["W_hh"] = grads["W_hh"] * 1.01
-    errors = check_gradients(lambda: net.loss_value(params, x, y), params, grads)
+    errors = check_gradients(lambda: net.loss_value(params, batch), params, grads)
     assert errors["W_hh"] > 1e-3
     assert errors["W_hx"] < 1e-6
 
@@ -55,12 +55,23 @@ def test_mse_and_its_gradient():
     np.testing.assert_allclose(numerical_gradient(lambda: mse(o, y)[0], o), do, rtol=1e-8)
 
 
+def test_cross_entropy_closed_form_and_gradient():
+    o = np.array([[0.0, 0.0, 0.0], [2.0, 0.0, -1.0]])
+    y = np.array([1, 0])
+    loss, do = cross_entropy(o, y)
+    p1 = np.exp(2.0) / (np.exp(2.0) + 1.0 + np.exp(-1.0))
+    assert loss == pytest.approx((np.log(3.0) - np.log(p1)) / 2, rel=1e-12)
+    np.testing.assert_allclose(numerical_gradient(lambda: cross_entropy(o, y)[0], o), do, atol=1e-9)
+    big = cross_entropy(np.array([[1000.0, 0.0]]), np.array([0]))[0]
+    assert big == pytest.approx(0.0, abs=1e-12)  # no overflow for large logits
+
+
 @pytest.mark.parametrize("k, expected_at_10", [(0.5, 0.5**10), (1.5, 1.5**10)])
 def test_decay_profile_of_a_linear_rnn_is_geometric(k, expected_at_10):
     T, H = 11, 4
-    net, params, x, y = make_network("linear", T=T, H=H)
+    net, params, batch = make_network("linear", T=T, H=H)
     params["W_hh"] = k * np.eye(H)
-    norms = net.decay_profile(params, x, y)
+    norms = net.decay_profile(params, batch)
     assert norms.shape == (T,)
     ratios = norms / norms[0]
     np.testing.assert_allclose(ratios, k ** np.arange(T), rtol=1e-12)
@@ -69,31 +80,43 @@ def test_decay_profile_of_a_linear_rnn_is_geometric(k, expected_at_10):
     assert round(ratios[10], 5 if k < 1 else 1) in (0.00098, 57.7)
 
 
-def test_decay_profile_is_the_per_sequence_gradient_norm():
-    net, params, x, y = make_network(B=3)
-    norms = net.decay_profile(params, x, y)
-    # by hand for the first sequence alone: its loss gradient, at the last state only
-    one = [net.decay_profile(params, x[:, b : b + 1], y[b : b + 1]) for b in range(3)]
+def test_decay_profile_is_the_mean_per_sequence_gradient_norm():
+    net, params, batch = make_network(B=3)
+    norms = net.decay_profile(params, batch)
+    one = [net.decay_profile(params, Batch(batch.x[:, b : b + 1], batch.y[b : b + 1])) for b in range(3)]
     np.testing.assert_allclose(norms, np.mean(one, axis=0), rtol=1e-12)
 
 
-def test_clip_norm_keeps_direction_and_bounds_the_norm():
-    rng = np.random.default_rng(1)
-    grads = {"a": rng.normal(size=(3, 3)), "b": rng.normal(size=3)}
-    norm = global_norm(grads)
-    clipped = ClipNorm(ClipNormParams(threshold=norm / 4)).transform_gradients(grads)
-    assert global_norm(clipped) == pytest.approx(norm / 4, rel=1e-12)
-    for name in grads:
-        np.testing.assert_allclose(clipped[name], grads[name] / 4, rtol=1e-12)
-    untouched = ClipNorm(ClipNormParams(threshold=norm * 2)).transform_gradients(grads)
-    for name in grads:
-        np.testing.assert_array_equal(untouched[name], grads[name])
-
-
 def test_float32_forward_matches_float64():
-    net, params, x, y = make_network(T=20, B=8, H=16)
-    loss64 = net.loss_value(params, x, y)
+    net, params, batch = make_network(T=20, B=8, H=16)
+    loss64 = net.loss_value(params, batch)
     p32 = {k: v.astype(np.float32) for k, v in params.items()}
-    net.cell.config = ModelConfig("vanilla", "tanh", "normal", 2, 16, 1, np.dtype(np.float32))
-    loss32 = net.loss_value(p32, x.astype(np.float32), y.astype(np.float32))
-    assert loss32 == pytest.approx(loss64, rel=1e-4)
+    b32 = Batch(batch.x.astype(np.float32), batch.y.astype(np.float32))
+    h32, _ = net.cell.forward(p32, b32.x)
+    assert h32.dtype == np.float32
+    assert net.loss_value(p32, b32) == pytest.approx(loss64, rel=1e-4)
+
+
+def test_cuts_are_counted_back_from_the_last_step():
+    # T = 7, k = 3: chunks {4,5,6}, {1,2,3}, {0}; no gradient from 4 into 3, nor from 1 into 0
+    assert list(np.flatnonzero(cut_before(7, 3))) == [0, 3]
+    assert not cut_before(7, None).any()
+    assert not cut_before(5, 5).any()
+    assert list(np.flatnonzero(cut_before(4, 1))) == [0, 1, 2]
+
+
+def test_layer_norm_normalises_each_block_and_matches_finite_differences():
+    rng = np.random.default_rng(2)
+    a = rng.normal(3.0, 2.0, (5, 8))
+    gain, bias = rng.normal(1, 0.2, 8), rng.normal(0, 0.2, 8)
+    z, cache = layernorm.forward(a, np.ones(8), np.zeros(8), 2, 0.0)
+    blocks = z.reshape(5, 2, 4)
+    np.testing.assert_allclose(blocks.mean(axis=2), 0, atol=1e-12)
+    np.testing.assert_allclose(blocks.std(axis=2), 1, rtol=1e-12)
+    w = rng.normal(size=(5, 8))  # loss = sum(w * z)
+    z, cache = layernorm.forward(a, gain, bias, 2, 1e-5)
+    da, dgain, dbias = layernorm.backward(w, gain, cache)
+    f = lambda: float(np.sum(w * layernorm.forward(a, gain, bias, 2, 1e-5)[0]))
+    np.testing.assert_allclose(da, numerical_gradient(f, a), atol=1e-8)
+    np.testing.assert_allclose(dgain, numerical_gradient(f, gain), atol=1e-8)
+    np.testing.assert_allclose(dbias, numerical_gradient(f, bias), atol=1e-8)

@@ -111,3 +111,18 @@ def test_float64_and_float32_runs_agree_early_on(registry, small_suite_data):
     small_suite_data["train"]["dtype"] = "float64"
     r64 = train(parse_suite(small_suite_data, registry).runs()[0], registry)
     np.testing.assert_allclose(r32.curves.test_loss, r64.curves.test_loss, rtol=1e-4)
+
+
+def test_gated_cells_train_and_record_the_cell_state_profile(registry, small_suite_data):
+    small_suite_data["variants"] = [
+        {"name": "lstm", "cell": "lstm", "hidden_size": 6},
+        {"name": "gru", "hidden_size": 6, "remedies": ["gru", "layer_norm"]},
+    ]
+    small_suite_data["seeds"] = [0]
+    lstm_run, gru_run = parse_suite(small_suite_data, registry).runs()
+    lstm, gru = train(lstm_run, registry), train(gru_run, registry)
+    assert lstm.status == gru.status == "ok"
+    assert len(lstm.decay[0].state_norms["c"]) == lstm_run.seq_len
+    assert gru.decay[0].state_norms == {}
+    assert lstm.decay[0].bound is None and lstm.decay[0].recurrent_norm > 0  # no bound for gates
+    assert lstm.final_test_loss < lstm.curves.test_loss[0]

@@ -1,9 +1,11 @@
-"""A network: a recurrent cell, a linear read-out of the last hidden state, a loss.
+"""A network: a recurrent cell, a linear read-out, a loss.
 
-    o = W_hy h_T + b_y ;  L = loss(o, y)
-    dW_hy = dL/do h_T^T ;  db_y = dL/do ;  dL/dh_T (from the read-out) = W_hy^T dL/do
+    o_t = W_hy h_t + b_y, read at the last step (many-to-one) or at every step
+    the batch's mask selects (many-to-many); L = loss over those N outputs.
+    dW_hy = sum_n dL/do_n h_n^T ;  db_y = sum_n dL/do_n ;  d_t = W_hy^T dL/do_t
 
-Read-out parameters are called ``W_hy`` and ``b_y``; the cell's are its own.
+d_t, the gradient reaching h_t from the read-out, is what the cell's BPTT starts
+from. Read-out parameters are called ``W_hy`` and ``b_y``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from rnnbench.api import Cell, Params
+from rnnbench.api import Batch, Cell, Params
 
 
 def init_readout(rng: np.random.Generator, hidden: int, outputs: int, dtype) -> Params:
@@ -29,41 +31,61 @@ def init_readout(rng: np.random.Generator, hidden: int, outputs: int, dtype) -> 
 class Network:
     cell: Cell
     loss: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
+    many_to_one: bool = True
+    truncate: int | None = None  # truncated BPTT: chunk length, or None for full BPTT
 
-    def predict(self, params: Params, x: np.ndarray):
-        h, cache = self.cell.forward(params, x)
-        o = h[-1] @ params["W_hy"].T + params["b_y"]
-        return o, h, cache
+    def _read(self, h: np.ndarray, batch: Batch):
+        """The hidden states that carry a loss, (N, H), their targets, and where they are."""
+        if self.many_to_one:
+            return h[-1], batch.y, None
+        mask = np.ones(h.shape[:2], dtype=bool) if batch.mask is None else batch.mask
+        return h[mask], batch.y[mask], mask
 
-    def loss_value(self, params: Params, x: np.ndarray, y: np.ndarray) -> float:
-        o, _, _ = self.predict(params, x)
-        return self.loss(o, y)[0]
+    def loss_value(self, params: Params, batch: Batch, initial=None) -> float:
+        h, _ = self.cell.forward(params, batch.x, initial)
+        hs, ys, _ = self._read(h, batch)
+        return self.loss(hs @ params["W_hy"].T + params["b_y"], ys)[0]
 
-    def _backward(self, params, x, y):
-        o, h, cache = self.predict(params, x)
-        loss, do = self.loss(o, y)
+    def loss_and_gradients(self, params: Params, batch: Batch, initial=None):
+        """Return L and dL/dp for every parameter p (truncated if ``truncate``)."""
+        h, cache = self.cell.forward(params, batch.x, initial)
+        hs, ys, mask = self._read(h, batch)
+        loss, do = self.loss(hs @ params["W_hy"].T + params["b_y"], ys)
         do = do.astype(h.dtype, copy=False)
         d = np.zeros_like(h)
-        d[-1] = do @ params["W_hy"]
-        grads, g = self.cell.backward(params, cache, d)
-        grads["W_hy"] = do.T @ h[-1]
+        if mask is None:
+            d[-1] = do @ params["W_hy"]
+        else:
+            d[mask] = do @ params["W_hy"]
+        grads, _ = self.cell.backward(params, cache, d, self.truncate)
+        grads["W_hy"] = do.T @ hs
         grads["b_y"] = do.sum(axis=0)
-        return loss, grads, g
-
-    def loss_and_gradients(self, params: Params, x: np.ndarray, y: np.ndarray):
-        """Return L and dL/dp for every parameter p."""
-        loss, grads, _ = self._backward(params, x, y)
         return loss, grads
 
-    def decay_profile(self, params: Params, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _final_loss_gradient(self, params: Params, batch: Batch):
+        """The forward cache and d, the gradient of each sequence's own loss at
+        the last step reaching h_T (the batch-mean loss's gradient times B)."""
+        h, cache = self.cell.forward(params, batch.x)
+        y_last = batch.y if self.many_to_one else batch.y[-1]
+        _, do = self.loss(h[-1] @ params["W_hy"].T + params["b_y"], y_last)
+        d = np.zeros_like(h)
+        d[-1] = (do * batch.x.shape[1]).astype(h.dtype, copy=False) @ params["W_hy"]
+        return cache, d
+
+    def decay_profile(self, params: Params, batch: Batch) -> np.ndarray:
         """norms[d] = mean over sequences of ||dL_T/dh_{T-d}||, d = 0..T-1.
 
-        L_T is one sequence's loss at the last step: the batch-mean loss's
-        gradient is scaled back by the batch size B.
+        L_T is one sequence's loss at the last step. The profile is a property
+        of the network, so it is measured with full BPTT even when training truncates.
         """
-        _, _, g = self._backward(params, x, y)
-        per_sequence = np.linalg.norm(g.astype(np.float64), axis=2) * x.shape[1]
-        return per_sequence.mean(axis=1)[::-1]
+        cache, d = self._final_loss_gradient(params, batch)
+        _, g = self.cell.backward(params, cache, d)
+        return np.linalg.norm(g.astype(np.float64), axis=2).mean(axis=1)[::-1]
+
+    def state_profiles(self, params: Params, batch: Batch) -> dict[str, np.ndarray]:
+        """The same for the cell's other states, by name (the LSTM's "c")."""
+        cache, d = self._final_loss_gradient(params, batch)
+        return self.cell.state_profiles(params, cache, d)
 
 
 def global_norm(grads: Params) -> float:
