@@ -18,7 +18,7 @@ from tqdm import tqdm
 from rnnbench import __version__
 from rnnbench.plugins import KINDS, Registry, load_registry
 from rnnbench.report import build_report, export_csv
-from rnnbench.results import RunResult
+from rnnbench.results import STATUSES, RunResult
 from rnnbench.runner import Progress, run_suite
 from rnnbench.spec import RunSpec, SpecError, SuiteSpec, json_schema, load_suite, loads_suite
 from rnnbench.store import Store, StoreError, find_result_dirs
@@ -112,7 +112,7 @@ class _BarProgress(Progress):
         self.disable = True if quiet else None  # None: tqdm turns off when not a terminal
         self.sweep = None
         self.steps = None
-        self.counts = {"ok": 0, "diverged": 0, "error": 0}
+        self.counts = dict.fromkeys(STATUSES, 0)
 
     def sweep_started(self, total: int, skipped: int) -> None:
         self.sweep = tqdm(
@@ -160,7 +160,7 @@ def run(suite: str, out: Path, rerun: bool, quiet: bool, plugins: tuple[str, ...
     store = Store.for_suite(out / "results", spec)
     summary = run_suite(spec, store, registry, progress=_BarProgress(quiet), rerun=rerun)
     done = sum(summary.counts.values())
-    counts = ", ".join(f"{k} {summary.counts.get(k, 0)}" for k in ("ok", "diverged", "error"))
+    counts = ", ".join(f"{k} {summary.counts.get(k, 0)}" for k in STATUSES)
     click.echo(f"{spec.name}: ran {done} of {summary.total} runs ({counts}); "
                f"{summary.skipped} already stored were skipped")
     click.echo(f"results: {store.root}")

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rnnbench.spec import RunSpec
 
-Status = Literal["ok", "diverged", "error"]
-STATUSES: tuple[str, ...] = ("ok", "diverged", "error")
+Status = Literal["ok", "diverged", "error", "timeout"]
+STATUSES: tuple[str, ...] = ("ok", "diverged", "error", "timeout")
 
 
 def _finite_or_none(values):

@@ -140,6 +140,28 @@ class TrainSpec(_Strict):
     log_every: PositiveInt = Field(25, description="Evaluate and log every this many steps.")
     test_size: PositiveInt = Field(256, description="Sequences in the fixed held-out test set.")
     dtype: Literal["float32", "float64"] = "float32"
+    flush_to_zero: bool = Field(
+        True,
+        description="Flush subnormal floats to zero while training: vanishing gradients in "
+        "float32 reach the subnormal range, where arithmetic is many times slower.",
+    )
+
+
+class ExecutionSpec(_Strict):
+    """How the runs are executed. Not part of any run's key: a run gives the same
+    numbers on every executor. The command line overrides these settings."""
+
+    executor: Literal["serial", "processes", "dask"] = Field(
+        "serial", description="serial (in-process), processes (a local pool) or dask."
+    )
+    jobs: PositiveInt | None = Field(None, description="Worker processes (default: the cores).")
+    scheduler: str | None = Field(
+        None, description="Address of a running Dask scheduler (default: a local cluster)."
+    )
+    timeout_s: PositiveFloat | None = Field(
+        None, description="Per-run time limit in seconds; a run over it is recorded as 'timeout'."
+    )
+    blas_threads: PositiveInt = Field(1, description="BLAS threads per worker.")
 
 
 class SuiteSpec(_Strict):
@@ -155,6 +177,7 @@ class SuiteSpec(_Strict):
     seeds: list[NonNegativeInt] = Field(min_length=1, description="Seeds; one run per seed.")
     train: TrainSpec = Field(default_factory=TrainSpec)
     variants: list[VariantSpec] = Field(min_length=1)
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
 
     @field_validator("variants")
     @classmethod

@@ -82,7 +82,7 @@ def test_a_crashing_plugin_gives_exit_1_and_keeps_the_other_results(tmp_path, ti
     assert "failed: clipped T=5 seed=0: RuntimeError: this remedy always fails" in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stdout.strip().splitlines()[-1].startswith("report: ")
-    assert "ok 2, diverged 0, error 2" in done.stdout
+    assert "ok 2, diverged 0, error 2, timeout 0" in done.stdout
 
 
 @pytest.mark.parametrize(
