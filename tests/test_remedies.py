@@ -12,7 +12,9 @@ from rnnbench.api import Batch
 from rnnbench.engine.network import global_norm
 from rnnbench.gradcheck import gradient_errors, make_problem
 from rnnbench.plugins import load_registry
-from rnnbench.spec import VariantSpec
+from rnnbench.variant import resolve_model
+from rnnbench.spec import VariantSpec, parse_suite
+from rnnbench.training import build
 
 REGISTRY = load_registry()
 TOLERANCE = 1e-6
@@ -93,13 +95,8 @@ def test_truncated_gradient_is_the_gradient_of_the_truncated_graph(cell):
     assert not np.allclose(truncated["W_hh"], full["W_hh"])  # truncation changed something
 
 
-def test_truncation_is_applied_in_training_and_the_shortest_wins(registry):
-    from rnnbench.training import build
-    from rnnbench.spec import parse_suite
-    from tests.conftest import SMALL_SUITE
-    import copy
-
-    data = copy.deepcopy(SMALL_SUITE)
+def test_truncation_is_applied_in_training_and_the_shortest_wins(registry, small_suite_data):
+    data = small_suite_data
     data["variants"][1]["remedies"] = [{"name": "truncated_bptt", "steps": 5}, {"name": "truncated_bptt", "steps": 3}]
     run = parse_suite(data, registry).runs()[2]
     _, network, *_ = build(run, registry)
@@ -137,13 +134,8 @@ def test_l2_penalty_is_half_lambda_squared_norm_of_the_chosen_groups(registry):
     np.testing.assert_allclose(grads["W_hh"], 0.3)
 
 
-def test_identity_and_orthogonal_initialisation(registry):
-    from rnnbench.training import build
-    from rnnbench.spec import parse_suite
-    from tests.conftest import SMALL_SUITE
-    import copy
-
-    data = copy.deepcopy(SMALL_SUITE)
+def test_identity_and_orthogonal_initialisation(registry, small_suite_data):
+    data = small_suite_data
     data["variants"] = [
         {"name": "irnn", "activation": "relu", "hidden_size": 6, "remedies": [{"name": "identity_init", "scale": 0.9}]},
         {"name": "ortho", "hidden_size": 6, "remedies": [{"name": "orthogonal_init", "scale": 1.2}]},
@@ -177,7 +169,5 @@ def test_combinations_that_make_no_sense_are_refused_with_a_reason(fields, reaso
 
 
 def test_leaky_relu_remedy_sets_activation_and_slope(registry):
-    from rnnbench.variant import resolve_model
-
     config, _ = resolve_model(variant(remedies=[{"name": "leaky_relu", "slope": 0.2}]), registry, 2, 1, "float64")
     assert (config.activation, config.slope) == ("leaky_relu", 0.2)
