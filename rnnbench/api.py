@@ -60,21 +60,30 @@ class Batch:
     mask: np.ndarray | None = None
 
 
-class Task:
-    """A sequence task: generates (inputs, targets) deterministically from a generator.
+TEST_SET_SEED = 20_150_404
 
-    ``loss`` names the loss the network is trained with ("mse" or
-    "cross_entropy", see :mod:`rnnbench.engine.losses`); ``many_to_one`` says
-    whether the loss is read at the last step only; ``baseline`` is the
-    expected loss of the best predictor that ignores the inputs.
+
+class Task:
+    """A sequence task: generates batches deterministically from a generator.
+
+    ``seq_len`` is the task's dependency length -- the axis a suite sweeps; the
+    sequences may be longer (copy memory adds its 20 symbols). ``loss`` names
+    the training loss ("mse" or "cross_entropy", :mod:`rnnbench.engine.losses`);
+    ``many_to_one`` says whether it is read at the last step only. Every task
+    declares its baseline -- the loss (and metrics) of the best predictor that
+    ignores the inputs -- and its success criteria, so that a report can say
+    whether a run solved it.
     """
 
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]] = NoParams
     loss: ClassVar[str] = "mse"
     many_to_one: ClassVar[bool] = True
-    input_size: ClassVar[int]
-    output_size: ClassVar[int]
+    input_size: int
+    output_size: int
+    criteria: ClassVar[dict[str, str]] = {}
+    """Success criteria by name, each with a one-line description; the first is
+    the task's main one (the one behind "solved" and "steps to solve")."""
 
     def __init__(self, params: BaseModel, seq_len: int):
         self.params = params
@@ -82,11 +91,31 @@ class Task:
 
     @property
     def baseline(self) -> float | None:
+        """Expected loss of the best input-blind predictor."""
         return None
 
+    @property
+    def baseline_metrics(self) -> dict[str, float]:
+        """The same predictor's metrics (e.g. chance accuracy), by name."""
+        return {}
+
     def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
-        """A batch of ``batch_size`` sequences drawn with ``rng`` (float64 inputs)."""
+        """A training batch of ``batch_size`` sequences drawn with ``rng`` (float64 inputs)."""
         raise NotImplementedError
+
+    def test_set(self, size: int) -> Batch:
+        """The fixed held-out set: the same for every seed and variant of the
+        task at this length. By default ``size`` sequences from a constant seed."""
+        return self.sample(np.random.default_rng(TEST_SET_SEED), size)
+
+    def evaluate(self, outputs: np.ndarray, batch: Batch) -> dict[str, float]:
+        """Metrics beyond the loss, from the read-out: ``outputs`` is (B, O) for a
+        many-to-one task, (T, B, O) for a many-to-many one."""
+        return {}
+
+    def solved(self, loss: float, metrics: dict[str, float]) -> dict[str, bool]:
+        """Whether each criterion of ``criteria`` holds for a held-out evaluation."""
+        return {}
 
 
 class SummedInputTransform:

@@ -36,6 +36,9 @@ class Curves(BaseModel):
     step: list[int] = Field(default_factory=list)
     train_loss: list[float | None] = Field(default_factory=list)
     test_loss: list[float | None] = Field(default_factory=list)
+    test_metrics: dict[str, list[float | None]] = Field(
+        default_factory=dict, description="The task's metrics on the held-out set, by name."
+    )
     grad_norm: list[float | None] = Field(default_factory=list)
     grad_norm_after: list[float | None] = Field(default_factory=list)
 
@@ -43,6 +46,11 @@ class Curves(BaseModel):
     @classmethod
     def _no_nan(cls, values):
         return _finite_or_none(values)
+
+    @field_validator("test_metrics")
+    @classmethod
+    def _no_nan_in_metrics(cls, metrics):
+        return {name: _finite_or_none(values) for name, values in metrics.items()}
 
 
 class DecayProfile(BaseModel):
@@ -86,9 +94,19 @@ class RunResult(BaseModel):
         default_factory=list, description="Profiles at initialisation and at the end."
     )
     baseline: float | None = Field(None, description="Loss of the best input-blind predictor.")
+    baseline_metrics: dict[str, float] = Field(
+        default_factory=dict, description="Metrics of the best input-blind predictor."
+    )
     steps_done: int = 0
     final_train_loss: float | None = None
     final_test_loss: float | None = None
+    final_metrics: dict[str, float | None] = Field(default_factory=dict)
+    solved: dict[str, bool] = Field(
+        default_factory=dict, description="Each success criterion of the task, at the end."
+    )
+    steps_to_solve: int | None = Field(
+        None, description="First logged step at which the task's main criterion held."
+    )
     wall_time_s: float = 0.0
     seconds_per_step: float | None = None
     versions: dict[str, str] = Field(default_factory=dict)

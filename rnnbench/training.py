@@ -27,9 +27,6 @@ from rnnbench.results import Curves, DecayProfile, RunResult
 from rnnbench.spec import RunSpec
 from rnnbench.variant import resolve_model
 
-TEST_SET_SEED = 20_150_404
-
-
 class Diverged(Exception):
     """The loss or the gradient stopped being finite."""
 
@@ -84,12 +81,13 @@ def train(
     started = time.perf_counter()
     task, network, params, remedies, optimizer = build(run, registry)
     dtype = np.dtype(run.train.dtype)
-    test = cast(task.sample(np.random.default_rng(TEST_SET_SEED), run.train.test_size), dtype)
+    test = cast(task.test_set(run.train.test_size), dtype)
     data_rng = np.random.default_rng([run.seed, 1])
 
     curves = Curves()
     decay = [_decay(network, params, test, 0)]
     window: list[tuple[float, float, float]] = []  # (loss, grad norm, after remedies)
+    solved_at: list[dict[str, bool]] = []  # the task's criteria at each logged step
 
     def log(step: int) -> None:
         mean = [math.fsum(col) / len(window) for col in zip(*window)] if window else [None] * 3
@@ -97,7 +95,13 @@ def train(
         curves.train_loss.append(mean[0])
         curves.grad_norm.append(mean[1])
         curves.grad_norm_after.append(mean[2])
-        curves.test_loss.append(network.loss_value(params, test))
+        loss, outputs = network.evaluate(params, test)
+        curves.test_loss.append(loss)
+        metrics = task.evaluate(outputs, test)
+        for name, value in metrics.items():
+            curves.test_metrics.setdefault(name, []).append(value)
+        solved = task.solved(loss, metrics) if math.isfinite(loss) else {}
+        solved_at.append({name: bool(solved.get(name, False)) for name in task.criteria})
         window.clear()
 
     status, message, step = "ok", None, 0
@@ -132,6 +136,8 @@ def train(
             decay.append(_decay(network, params, test, step))
 
     elapsed = time.perf_counter() - started
+    main = next(iter(task.criteria), None)
+    first_solved = next((s for s, ok in zip(curves.step, solved_at) if ok.get(main)), None)
     return RunResult(
         key=run.key(),
         spec=run,
@@ -140,6 +146,10 @@ def train(
         curves=curves,
         decay=decay,
         baseline=task.baseline,
+        baseline_metrics=task.baseline_metrics,
+        final_metrics={name: values[-1] for name, values in curves.test_metrics.items()},
+        solved=solved_at[-1] if status == "ok" else dict.fromkeys(task.criteria, False),
+        steps_to_solve=first_solved,
         steps_done=step,
         final_train_loss=next((v for v in reversed(curves.train_loss) if v is not None), None),
         final_test_loss=curves.test_loss[-1],

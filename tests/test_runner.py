@@ -29,6 +29,14 @@ def test_a_run_learns_and_records_its_curves(registry, small_suite_data):
     assert [p.step for p in result.decay] == [0, 1000]
     assert len(result.decay[0].norms) == run.seq_len
     assert result.decay[0].bound == result.decay[0].recurrent_norm  # max|tanh'| = 1
+    assert set(result.curves.test_metrics) == {"max_abs_error"}
+    assert len(result.curves.test_metrics["max_abs_error"]) == len(result.curves.step)
+    assert result.final_metrics["max_abs_error"] == result.curves.test_metrics["max_abs_error"][-1]
+    assert set(result.solved) == {"mse_below_0.01", "abs_error_below_0.04"}
+    assert result.solved["mse_below_0.01"] == (result.final_test_loss < 0.01)
+    if result.steps_to_solve is not None:
+        k = result.curves.step.index(result.steps_to_solve)
+        assert result.curves.test_loss[k] < 0.01 and min(result.curves.test_loss[:k]) >= 0.01
 
 
 def test_the_same_run_gives_the_same_numbers(registry, small_suite):
@@ -126,3 +134,17 @@ def test_gated_cells_train_and_record_the_cell_state_profile(registry, small_sui
     assert gru.decay[0].state_norms == {}
     assert lstm.decay[0].bound is None and lstm.decay[0].recurrent_norm > 0  # no bound for gates
     assert lstm.final_test_loss < lstm.curves.test_loss[0]
+
+
+def test_steps_to_solve_is_the_first_logged_step_meeting_the_main_criterion(registry, small_suite_data):
+    small_suite_data["seq_lens"] = [4]
+    small_suite_data["train"].update(
+        steps=1500, learning_rate=0.01, batch_size=16, log_every=100, test_size=128, optimizer="adam"
+    )
+    small_suite_data["variants"][0].update(init="normal", hidden_size=16)
+    result = train(parse_suite(small_suite_data, registry).runs()[0], registry)
+    losses = result.curves.test_loss
+    assert result.steps_to_solve is not None, losses  # a length-4 adding problem is learnt
+    k = result.curves.step.index(result.steps_to_solve)
+    assert losses[k] < 0.01 <= min(losses[:k])
+    assert result.solved["mse_below_0.01"] == (losses[-1] < 0.01)

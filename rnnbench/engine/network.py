@@ -46,6 +46,15 @@ class Network:
         hs, ys, _ = self._read(h, batch)
         return self.loss(hs @ params["W_hy"].T + params["b_y"], ys)[0]
 
+    def evaluate(self, params: Params, batch: Batch) -> tuple[float, np.ndarray]:
+        """The loss and the read-out: (B, O) at the last step for a many-to-one
+        network, (T, B, O) at every step for a many-to-many one."""
+        h, _ = self.cell.forward(params, batch.x)
+        hs, ys, _ = self._read(h, batch)
+        loss = self.loss(hs @ params["W_hy"].T + params["b_y"], ys)[0]
+        read = h[-1] if self.many_to_one else h
+        return loss, read @ params["W_hy"].T + params["b_y"]
+
     def loss_and_gradients(self, params: Params, batch: Batch, initial=None):
         """Return L and dL/dp for every parameter p (truncated if ``truncate``)."""
         h, cache = self.cell.forward(params, batch.x, initial)
