@@ -28,7 +28,10 @@ class Curves(BaseModel):
     previous logged step (``None`` at k = 0); ``test_loss`` is the loss on the
     fixed held-out set after k updates; ``grad_norm`` and ``grad_norm_after`` are
     the mean global gradient norm over the same updates, before and after the
-    remedies transformed the gradient (equal when no remedy touches it).
+    remedies transformed the gradient (equal when no remedy touches it);
+    ``recurrent_norm`` is ||W_hh||_2 (largest singular value) and
+    ``spectral_radius`` max |eigenvalue of W_hh| after k updates (the latter
+    only for a square W_hh, i.e. the vanilla cell).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -41,8 +44,12 @@ class Curves(BaseModel):
     )
     grad_norm: list[float | None] = Field(default_factory=list)
     grad_norm_after: list[float | None] = Field(default_factory=list)
+    recurrent_norm: list[float | None] = Field(default_factory=list)
+    spectral_radius: list[float | None] = Field(default_factory=list)
 
-    @field_validator("train_loss", "test_loss", "grad_norm", "grad_norm_after")
+    @field_validator(
+        "train_loss", "test_loss", "grad_norm", "grad_norm_after", "recurrent_norm", "spectral_radius"
+    )
     @classmethod
     def _no_nan(cls, values):
         return _finite_or_none(values)

@@ -56,9 +56,18 @@ def cast(batch: Batch, dtype) -> Batch:
     return Batch(batch.x.astype(dtype), y, batch.mask)
 
 
+def _recurrent_spectrum(W: np.ndarray | None) -> tuple[float | None, float | None]:
+    """||W||_2 and, for a square W, its spectral radius; None where undefined or not finite."""
+    if W is None or not np.all(np.isfinite(W)):
+        return None, None
+    W = W.astype(np.float64)
+    norm = float(np.linalg.norm(W, 2))
+    radius = float(np.max(np.abs(np.linalg.eigvals(W)))) if W.shape[0] == W.shape[1] else None
+    return norm, radius
+
+
 def _decay(network: Network, params: Params, batch: Batch, step: int) -> DecayProfile:
-    W = network.cell.recurrent_matrix(params)
-    norm = float(np.linalg.norm(W.astype(np.float64), 2)) if W is not None else None
+    norm, _ = _recurrent_spectrum(network.cell.recurrent_matrix(params))
     slope = network.cell.max_derivative()
     return DecayProfile(
         step=step,
@@ -95,6 +104,9 @@ def train(
         curves.train_loss.append(mean[0])
         curves.grad_norm.append(mean[1])
         curves.grad_norm_after.append(mean[2])
+        norm, radius = _recurrent_spectrum(network.cell.recurrent_matrix(params))
+        curves.recurrent_norm.append(norm)
+        curves.spectral_radius.append(radius)
         loss, outputs = network.evaluate(params, test)
         curves.test_loss.append(loss)
         metrics = task.evaluate(outputs, test)

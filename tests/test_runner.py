@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rnnbench.plugins import load_registry
 from rnnbench.runner import run_suite
@@ -148,3 +149,18 @@ def test_steps_to_solve_is_the_first_logged_step_meeting_the_main_criterion(regi
     k = result.curves.step.index(result.steps_to_solve)
     assert losses[k] < 0.01 <= min(losses[:k])
     assert result.solved["mse_below_0.01"] == (losses[-1] < 0.01)
+
+
+def test_the_recurrent_spectrum_is_logged_over_training(registry, small_suite_data):
+    small_suite_data["variants"] = [
+        {"name": "irnn", "activation": "relu", "hidden_size": 5, "remedies": [{"name": "identity_init", "scale": 0.5}]},
+        {"name": "lstm", "cell": "lstm", "hidden_size": 5},
+    ]
+    small_suite_data["seeds"] = [0]
+    irnn, lstm = (train(r, registry) for r in parse_suite(small_suite_data, registry).runs())
+    assert irnn.curves.recurrent_norm[0] == pytest.approx(0.5, rel=1e-6)
+    assert irnn.curves.spectral_radius[0] == pytest.approx(0.5, rel=1e-6)
+    assert len(irnn.curves.spectral_radius) == len(irnn.curves.step)
+    assert irnn.curves.recurrent_norm[-1] != irnn.curves.recurrent_norm[0]  # training moved W_hh
+    assert lstm.curves.spectral_radius == [None] * len(lstm.curves.step)  # W_hh is 4H x H
+    assert all(v > 0 for v in lstm.curves.recurrent_norm)
