@@ -117,6 +117,9 @@ class VariantSpec(_Strict):
     remedies: list[RemedyRef] = Field(
         default_factory=list, description="Remedies applied in this order."
     )
+    learning_rate: PositiveFloat | None = Field(
+        None, description="This variant's learning rate, instead of train.learning_rate."
+    )
 
     @model_validator(mode="after")
     def _check_combination(self, info: ValidationInfo):

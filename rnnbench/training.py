@@ -46,8 +46,13 @@ def build(run: RunSpec, registry: Registry):
     params.update(init_readout(rng, config.hidden_size, config.output_size, config.dtype))
     for remedy in remedies:
         params = remedy.initialise(params, config, rng)
-    optimizer = registry.create("optimizer", run.train.optimizer, run.train.learning_rate)
+    optimizer = registry.create("optimizer", run.train.optimizer, learning_rate(run))
     return task, network, params, remedies, optimizer
+
+
+def learning_rate(run: RunSpec) -> float:
+    """The variant's own learning rate if it has one, else the suite's."""
+    return run.variant.learning_rate or run.train.learning_rate
 
 
 def cast(batch: Batch, dtype) -> Batch:

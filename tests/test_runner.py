@@ -164,3 +164,13 @@ def test_the_recurrent_spectrum_is_logged_over_training(registry, small_suite_da
     assert irnn.curves.recurrent_norm[-1] != irnn.curves.recurrent_norm[0]  # training moved W_hh
     assert lstm.curves.spectral_radius == [None] * len(lstm.curves.step)  # W_hh is 4H x H
     assert all(v > 0 for v in lstm.curves.recurrent_norm)
+
+
+def test_a_variant_may_override_the_learning_rate(registry, small_suite_data):
+    from rnnbench.training import build, learning_rate
+
+    small_suite_data["variants"][1]["learning_rate"] = 0.5
+    runs = parse_suite(small_suite_data, registry).runs()
+    assert [learning_rate(r) for r in runs] == [0.1, 0.1, 0.5, 0.5]
+    *_, optimizer = build(runs[2], registry)
+    assert optimizer.learning_rate == 0.5
