@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 
 from rnnbench.api import Batch, Params
+from rnnbench.engine import numerics
 from rnnbench.engine.gradcheck import check_gradients
 from rnnbench.engine.losses import LOSSES
 from rnnbench.engine.network import Network, init_readout
@@ -77,5 +78,7 @@ def make_problem(
 
 
 def gradient_errors(problem: Problem, eps: float = 1e-6) -> dict[str, float]:
-    """Relative error of each parameter's analytic gradient against finite differences."""
-    return check_gradients(problem.total_loss, problem.params, problem.analytic_gradients(), eps)
+    """Relative error of each parameter's analytic gradient against finite
+    differences, with subnormals kept (flush-to-zero off) so no difference is lost."""
+    with numerics.flush_to_zero(False):
+        return check_gradients(problem.total_loss, problem.params, problem.analytic_gradients(), eps)

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from rnnbench.api import Batch, Params
+from rnnbench.engine import numerics
 from rnnbench.engine.losses import LOSSES
 from rnnbench.engine.network import Network, global_norm, init_readout
 from rnnbench.plugins import Registry
@@ -122,7 +123,9 @@ def train(
         window.clear()
 
     status, message, step = "ok", None, 0
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+    with numerics.flush_to_zero(run.train.flush_to_zero), np.errstate(
+        over="ignore", invalid="ignore", divide="ignore", under="ignore"
+    ):
         log(0)
         try:
             for step in range(1, run.train.steps + 1):

@@ -86,15 +86,29 @@ class Network:
 
         L_T is one sequence's loss at the last step. The profile is a property
         of the network, so it is measured with full BPTT even when training truncates.
+        It is computed in float64 from a float64 copy of the parameters and batch,
+        whatever the training dtype: a vanishing gradient falls below float32's
+        smallest normal number (1.2e-38) long before float64's (2.2e-308), and in
+        float32 it would be lost to underflow -- or to flush-to-zero, if on.
         """
+        params, batch = _float64(params, batch)
         cache, d = self._final_loss_gradient(params, batch)
         _, g = self.cell.backward(params, cache, d)
         return np.linalg.norm(g.astype(np.float64), axis=2).mean(axis=1)[::-1]
 
     def state_profiles(self, params: Params, batch: Batch) -> dict[str, np.ndarray]:
-        """The same for the cell's other states, by name (the LSTM's "c")."""
+        """The same for the cell's other states, by name (the LSTM's "c"); in
+        float64 like :meth:`decay_profile`."""
+        params, batch = _float64(params, batch)
         cache, d = self._final_loss_gradient(params, batch)
         return self.cell.state_profiles(params, cache, d)
+
+
+def _float64(params: Params, batch: Batch) -> tuple[Params, Batch]:
+    """Float64 copies of the parameters and of the batch's float arrays."""
+    y = batch.y if batch.y.dtype.kind in "iub" else batch.y.astype(np.float64)
+    return ({k: v.astype(np.float64) for k, v in params.items()},
+            Batch(batch.x.astype(np.float64), y, batch.mask))
 
 
 def global_norm(grads: Params) -> float:

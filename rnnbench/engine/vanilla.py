@@ -10,9 +10,13 @@ Backward, given d_t = dL/dh_t arriving from the read-out at step t:
     delta_t = dL/da_t = N'(a_t)^T (f'(z_t) * g_t)
     dW_hx = sum_t delta_t x_t^T,  dW_hh = sum_t delta_t h_{t-1}^T,  db_h = sum_t delta_t
 Truncated BPTT drops the W_hh^T delta_{t+1} term at every cut.
-Only the recursion loops over t; the weight gradients are one product each over
-all steps and batch rows. Rows are batch elements, so W v becomes v @ W.T; the
-transposed weights are made contiguous once per call.
+Only the recursion loops over t. Rows are batch elements, so W v becomes v @ W.T.
+Each step makes ONE product: the state s_t = [x_t, h_{t-1}, 1] (B, I+H+1) is kept
+in one buffer, where h_t is written in place, and multiplied by the contiguous
+stacked W^T = [W_hx^T; W_hh^T; b_h^T], so the bias costs no separate pass. The
+weight gradients are then one product over all T*B rows: [dW_hx, dW_hh, db_h]
+= delta^T [x, h_{t-1}, 1]. Backwards, W_hh^T delta_t is written straight into
+g_{t-1}, and d_{t-1} added only at the steps that carry a loss.
 """
 
 from __future__ import annotations
@@ -25,35 +29,57 @@ from rnnbench.engine.activations import Activation
 from rnnbench.engine.transforms import TransformChain, cut_before
 
 
+def stacked_state(x: np.ndarray, hidden: int, dtype, h0=None) -> np.ndarray:
+    """s (T+1, B, I+H+1) with s[t] = [x_{t+1}, h_t, 1]: x and the constant 1
+    filled in (x_{T+1} := 0), h_0 from ``h0`` (zero if None); the recursion
+    writes h_t into s[t, :, I:I+H]."""
+    T, B, I = x.shape
+    s = np.empty((T + 1, B, I + hidden + 1), dtype=dtype)
+    s[:T, :, :I] = x
+    s[T, :, :I] = 0.0
+    s[0, :, I : I + hidden] = 0.0 if h0 is None else h0
+    s[:, :, I + hidden] = 1.0
+    return s
+
+
+def stacked_weights(W_hx, W_hh, b_h) -> np.ndarray:
+    """[W_hx^T; W_hh^T; b_h^T] (I+H+1, G*H), contiguous."""
+    I = W_hx.shape[1]
+    W = np.empty((I + W_hh.shape[1] + 1, W_hh.shape[0]), dtype=W_hh.dtype)
+    W[:I] = W_hx.T
+    W[I:-1] = W_hh.T
+    W[-1] = b_h
+    return W
+
+
 @dataclasses.dataclass
 class VanillaCache:
     x: np.ndarray  # (T, B, I)
     a: np.ndarray  # (T, B, H): a_1..a_T
     z: np.ndarray  # (T, B, H): z_1..z_T (the same array as a without transforms)
-    h: np.ndarray  # (T + 1, B, H): h_0..h_T
+    h: np.ndarray  # (T + 1, B, H): h_0..h_T, a view into s
     steps: list  # per step, the transform chain's caches
+    s: np.ndarray  # (T + 1, B, I+H+1): [x_{t+1}, h_t, 1], see stacked_state
 
 
 def forward(W_hx, W_hh, b_h, x, f: Activation, chain: TransformChain, params, h0=None) -> VanillaCache:
-    x = x.astype(W_hh.dtype, copy=False)
-    T, B, _ = x.shape
+    dtype = W_hh.dtype
+    T, B, I = x.shape
     H = W_hh.shape[0]
-    a = np.empty((T, B, H), dtype=W_hh.dtype)
+    s = stacked_state(x, H, dtype, h0)
+    h = s[:, :, I : I + H]
+    a = np.empty((T, B, H), dtype=dtype)
     z = np.empty_like(a) if chain else a
-    h = np.empty((T + 1, B, H), dtype=W_hh.dtype)
-    h[0] = 0.0 if h0 is None else h0
     steps = []
-    W_hx_T = np.ascontiguousarray(W_hx.T)
-    W_hh_T = np.ascontiguousarray(W_hh.T)
+    W = stacked_weights(W_hx, W_hh, b_h)
+    chain_on = bool(chain)
     for t in range(T):
-        np.matmul(x[t], W_hx_T, out=a[t])
-        a[t] += h[t] @ W_hh_T
-        a[t] += b_h
-        if chain:
+        np.matmul(s[t], W, out=a[t])
+        if chain_on:
             z[t], caches = chain.forward(a[t], params)
             steps.append(caches)
-        h[t + 1] = f.forward(z[t])
-    return VanillaCache(x=x, a=a, z=z, h=h, steps=steps)
+        f.forward(z[t], out=h[t + 1])
+    return VanillaCache(x=x, a=a, z=z, h=h, steps=steps, s=s)
 
 
 def backward(W_hh, cache: VanillaCache, d, f: Activation, chain: TransformChain, params,
@@ -61,23 +87,27 @@ def backward(W_hh, cache: VanillaCache, d, f: Activation, chain: TransformChain,
     """Return (dW_hx, dW_hh, db_h) and g, with g[t-1] = dL/dh_t, t = 1..T.
 
     The transforms' parameter gradients are added to ``grads``."""
-    z, h, x = cache.z, cache.h, cache.x
+    z, h, s = cache.z, cache.h, cache.s
     T, B, H = z.shape
+    I = s.shape[2] - H - 1
     cut = cut_before(T, truncate)
+    loss_at = np.any(d != 0, axis=(1, 2))  # the steps whose d_t is not zero
+    W = np.ascontiguousarray(W_hh)
     g = np.empty_like(z)
     delta = np.empty_like(z)
-    carry = np.zeros((B, H), dtype=z.dtype)  # W_hh^T delta_{t+1}; zero past the last step
+    g[T - 1] = d[T - 1]
+    chain_on = bool(chain)
     for t in range(T - 1, -1, -1):
-        np.add(d[t], carry, out=g[t])
-        np.multiply(f.derivative(z[t], h[t + 1]), g[t], out=delta[t])
-        if chain:
+        f.backprop(z[t], h[t + 1], g[t], out=delta[t])
+        if chain_on:
             delta[t] = chain.backward(delta[t], cache.steps[t], params, grads)
-        if t and cut[t - 1]:
-            carry.fill(0.0)
+        if t == 0:
+            break
+        if cut[t - 1]:
+            g[t - 1] = d[t - 1]
         else:
-            np.matmul(delta[t], W_hh, out=carry)
-    delta2 = delta.reshape(T * B, H)
-    dW_hx = delta2.T @ x.reshape(T * B, -1)
-    dW_hh = delta2.T @ h[:-1].reshape(T * B, H)
-    db_h = delta2.sum(axis=0)
-    return (dW_hx, dW_hh, db_h), g
+            np.matmul(delta[t], W, out=g[t - 1])
+            if loss_at[t - 1]:
+                g[t - 1] += d[t - 1]
+    dW = delta.reshape(T * B, H).T @ s[:T].reshape(T * B, I + H + 1)
+    return (dW[:, :I].copy(), dW[:, I : I + H].copy(), dW[:, I + H].copy()), g

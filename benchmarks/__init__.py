@@ -1,0 +1,1 @@
+"""asv benchmarks of rnnbench and the side-by-side comparison with PyTorch."""

@@ -1,0 +1,99 @@
+"""The workload every benchmark times: one training step of a network.
+
+A step is forward + BPTT + the remedies' penalties and gradient transforms +
+an SGD update, exactly the body of :func:`rnnbench.training.train`'s loop,
+on a many-to-one regression batch (x: (T, B, I) uniform in [0, 1), as the
+adding problem's values; y: (B, 1)). Built from the same plugins and variant
+resolution as a run, so a remedy costs here what it costs in a sweep.
+
+Matrix-product work of one step, with G gate blocks (1 vanilla, 4 LSTM, 3 GRU),
+I inputs, H units, B sequences and T steps (the read-out is negligible):
+    forward   per step x_t W_hx^T and h_{t-1} W_hh^T    2 T B G H (I + H)
+    backward  per step delta_t W_hh                     2 T B G H H
+              dW_hx, dW_hh, one product each            2 T B G H (I + H)
+so 2 T B G H (2 I + 3 H) floating-point operations in all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from rnnbench.api import Batch
+from rnnbench.engine.losses import LOSSES
+from rnnbench.engine.network import Network, init_readout
+from rnnbench.plugins import load_registry
+from rnnbench.spec import VariantSpec
+from rnnbench.variant import resolve_model
+
+GATES = {"vanilla": 1, "lstm": 4, "gru": 3}
+LEARNING_RATE = 1e-3
+
+# (batch, hidden, length): the issue's two target shapes and a smaller and a larger one.
+SHAPES = {
+    "small": (32, 32, 100),
+    "medium": (32, 128, 100),
+    "large": (128, 256, 200),
+}
+
+_REGISTRY = None
+
+
+def registry():
+    """The plugin registry, loaded once per process."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = load_registry()
+    return _REGISTRY
+
+
+def matmul_flops(cell: str, batch: int, hidden: int, length: int, inputs: int) -> int:
+    """Floating-point operations in the matrix products of one step (see above)."""
+    G = GATES[cell]
+    return 2 * length * batch * G * hidden * (2 * inputs + 3 * hidden)
+
+
+@dataclasses.dataclass
+class TrainingStep:
+    """A network, its parameters and one batch; :meth:`run` takes one step."""
+
+    network: Network
+    params: dict
+    remedies: list
+    batch: Batch
+
+    def run(self) -> float:
+        loss, grads = self.network.loss_and_gradients(self.params, self.batch)
+        for remedy in self.remedies:
+            extra = remedy.penalty(self.params)
+            if extra is not None:
+                loss += extra[0]
+                for name, g in extra[1].items():
+                    grads[name] = grads[name] + g
+        for remedy in self.remedies:
+            grads = remedy.transform_gradients(grads)
+        for name, w in self.params.items():
+            w -= LEARNING_RATE * grads[name]
+        return loss
+
+
+def training_step(cell: str, batch: int, hidden: int, length: int, inputs: int = 2,
+                  dtype: str = "float32", remedies: tuple = (), seed: int = 0) -> TrainingStep:
+    """Build a step of ``cell`` with the given remedies (names or
+    ``{"name": ..., **params}`` tables, as in a suite file)."""
+    spec = VariantSpec(name="bench", cell=cell, hidden_size=hidden, remedies=list(remedies))
+    reg = registry()
+    config, resolved = resolve_model(spec, reg, inputs, 1, dtype)
+    transforms = tuple(t for t in (r.summed_input_transform() for r in resolved) if t is not None)
+    built = reg.get("cell", config.cell)(config, transforms)
+    truncations = [k for k in (r.truncation() for r in resolved) if k is not None]
+    network = Network(built, LOSSES["mse"], True, min(truncations, default=None))
+    rng = np.random.default_rng(seed)
+    params = built.init_params(rng)
+    params.update(init_readout(rng, config.hidden_size, 1, config.dtype))
+    for remedy in resolved:
+        params = remedy.initialise(params, config, rng)
+    x = rng.uniform(0.0, 1.0, (length, batch, inputs)).astype(dtype)
+    y = rng.uniform(0.0, 2.0, (batch, 1)).astype(dtype)
+    return TrainingStep(network, params, resolved, Batch(x, y))
