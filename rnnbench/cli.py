@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from rnnbench import __version__
 from rnnbench.plugins import KINDS, Registry, load_registry
-from rnnbench.report import build_report, export_csv
+from rnnbench.report import build_report, export_results
 from rnnbench.results import STATUSES, RunResult
 from rnnbench.runner import Progress, run_suite
 from rnnbench.spec import RunSpec, SpecError, SuiteSpec, json_schema, load_suite, loads_suite
@@ -218,12 +218,13 @@ def report(results_dir: Path, out: Path) -> None:
     help="Write the CSV files here (default: into each suite's results directory).",
 )
 def export(results_dir: Path, out: Path | None) -> None:
-    """Write stored results as CSV: runs.csv (a row per run) and curves.csv
-    (a row per run and logged step). Columns are documented in the README."""
+    """Write stored results as CSV and JSON: runs.csv/runs.json (a row per run)
+    and curves.csv/curves.json (a row per run and logged step). The columns are
+    documented in the README."""
     for directory in _result_dirs(results_dir):
         target = directory if out is None else out / directory.name
         try:
-            for path in export_csv(directory, target):
+            for path in export_results(directory, target):
                 click.echo(str(path))
         except StoreError as exc:
             raise InputError(str(exc)) from None

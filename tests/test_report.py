@@ -1,16 +1,35 @@
-"""The report and CSV export, built from synthetic stored results with known numbers."""
+"""The report, its statistics, the asv reader and the exports, from synthetic stored
+results with known numbers."""
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 
+import numpy as np
 import pytest
 
-from rnnbench.report import build_report, export_csv
-from rnnbench.report.analysis import fit_decay_factor, summarise
-from rnnbench.report.export import CURVE_COLUMNS, RUN_COLUMNS
+from rnnbench.report import build_report, export_csv, export_results
+from rnnbench.report import figures
+from rnnbench.report.analysis import (
+    environment,
+    fit_decay_factor,
+    rank_variants,
+    summarise,
+)
+from rnnbench.report.asv_history import parse_result_file, read_asv_results
+from rnnbench.report.export import curve_columns, run_columns
+from rnnbench.report.html import FIGURES
+from rnnbench.report.stats import (
+    Interval,
+    geometric_over_seeds,
+    mean_interval,
+    over_seeds,
+    t_central_probability,
+    t_quantile,
+)
 from rnnbench.results import Curves, DecayProfile, RunResult
 from rnnbench.spec import SuiteSpec
 from rnnbench.store import Store
@@ -18,15 +37,23 @@ from rnnbench.store import Store
 SCRIPT = "<script>alert(1)</script>"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BASELINE = 0.5
+MAIN, OTHER = "loss_below_0.25", "accuracy_above_0.9"
+T975_DF1 = 12.706204736174698  # t(0.975) with one degree of freedom, from tables
 
-# Final test loss of each ok run, by (seq_len, variant index, seed). The run
-# (20, 0, 1) is never stored; (20, 1, 0) is an error and (20, 1, 1) diverged.
+# Final test loss of each ok run, by (seq_len, variant index, seed). Variant 0
+# is a vanilla cell, 1 the same with clipping, 2 an LSTM. The run (20, 0, 1) is
+# never stored; (20, 1, 0) is an error, (20, 1, 1) diverged, (20, 2, 1) timed out.
 FINAL = {
     (10, 0, 0): 0.2, (10, 0, 1): 0.4,
     (10, 1, 0): 0.1, (10, 1, 1): 0.5,
+    (10, 2, 0): 0.05, (10, 2, 1): 0.07,
     (20, 0, 0): 0.3,
+    (20, 2, 0): 0.01,
 }  # fmt: skip
-ERROR_RUN, DIVERGED_RUN = (20, 1, 0), (20, 1, 1)
+ERROR_RUN, DIVERGED_RUN, TIMEOUT_RUN = (20, 1, 0), (20, 1, 1), (20, 2, 1)
+# First logged step at which the main criterion held; (10, 0, 1) met it at step 2
+# but not at the end, so it does not count as solved.
+STEPS_TO_SOLVE = {(10, 0, 0): 4, (10, 0, 1): 2, (10, 1, 0): 2, (10, 2, 0): 2, (10, 2, 1): 4, (20, 2, 0): 4}
 
 
 def make_suite(name: str = "synthetic") -> SuiteSpec:
@@ -37,10 +64,11 @@ def make_suite(name: str = "synthetic") -> SuiteSpec:
             "task": {"name": "adding"},
             "seq_lens": [10, 20],
             "seeds": [0, 1],
-            "train": {"steps": 4, "log_every": 2},
+            "train": {"steps": 4, "log_every": 2, "flush_to_zero": False},
             "variants": [
                 {"name": "plain"},
                 {"name": SCRIPT, "remedies": [{"name": "clip_norm", "threshold": 1.0}]},
+                {"name": "gated", "cell": "lstm"},
             ],
         }
     )
@@ -50,56 +78,111 @@ def geometric(k: float, n: int) -> list[float]:
     return [k**d for d in range(n)]
 
 
-def ok_result(run, final: float) -> RunResult:
-    """Decay factors 0.5 + 0.2 seed (init) and 0.9 + 0.2 seed (final);
-    bounds 1 + seed (init) and 0.8 + 0.4 seed (final)."""
+def is_gated(run) -> bool:
+    return run.variant.cell == "lstm"
+
+
+def versions(seed: int) -> dict[str, str]:
+    return {"python": "3.11.7", "numpy": "2.0.0" if seed == 0 else "2.1.0",
+            "cpu": "Synthetic CPU", "blas": "openblas 0.3.26"}
+
+
+def profiles(run, final: bool) -> list[DecayProfile]:
+    """Vanilla: k = 0.5 + 0.2 seed (init), 0.9 + 0.2 seed (end); bounds 1 + seed
+    and 0.8 + 0.4 seed. Gated: no bound, k of h 0.6 then 0.8, of c 0.95 then 0.99."""
     s, n = run.seed, run.seq_len
+    if is_gated(run):
+        made = [
+            DecayProfile(step=0, norms=geometric(0.6, n), state_norms={"c": geometric(0.95, n)}),
+            DecayProfile(step=4, norms=geometric(0.8, n), state_norms={"c": geometric(0.99, n)}),
+        ]
+    else:
+        made = [
+            DecayProfile(step=0, norms=geometric(0.5 + 0.2 * s, n), bound=1.0 + s),
+            DecayProfile(step=4, norms=geometric(0.9 + 0.2 * s, n), bound=0.8 + 0.4 * s),
+        ]
+    return made if final else made[:1]
+
+
+def curves(run, final: float, steps=(0, 2, 4)) -> Curves:
+    clipped = bool(run.variant.remedies)
+    test = [1.0, 2 * final, final][: len(steps)]
+    return Curves(
+        step=list(steps),
+        train_loss=[None, 2.5 * final, 1.5 * final][: len(steps)],
+        test_loss=test,
+        test_metrics={"accuracy": [1 - v for v in test]},
+        grad_norm=[None, 3.0, 2.0][: len(steps)],
+        grad_norm_after=([None, 1.0, 1.0] if clipped else [None, 3.0, 2.0])[: len(steps)],
+        recurrent_norm=[1.0, 1.5, 2.0][: len(steps)],
+        spectral_radius=([None] * 3 if is_gated(run) else [0.9, 1.1, 1.3])[: len(steps)],
+    )
+
+
+def ok_result(run, final: float, where) -> RunResult:
     return RunResult(
         key=run.key(),
         spec=run,
         status="ok",
-        curves=Curves(
-            step=[0, 2, 4],
-            train_loss=[None, 2 * final, 1.5 * final],
-            test_loss=[1.0, 2 * final, final],
-            grad_norm=[None, 3.0, 2.0],
-            grad_norm_after=[None, 1.0, 1.0],
-        ),
-        decay=[
-            DecayProfile(step=0, norms=geometric(0.5 + 0.2 * s, n), bound=1.0 + s),
-            DecayProfile(step=4, norms=geometric(0.9 + 0.2 * s, n), bound=0.8 + 0.4 * s),
-        ],
+        curves=curves(run, final),
+        decay=profiles(run, final=True),
         baseline=BASELINE,
+        baseline_metrics={"accuracy": 0.5},
         steps_done=4,
         final_train_loss=1.5 * final,
         final_test_loss=final,
+        final_metrics={"accuracy": 1 - final},
+        solved={MAIN: final < 0.25, OTHER: 1 - final > 0.9},
+        steps_to_solve=STEPS_TO_SOLVE.get(where),
         wall_time_s=2.0,
-        seconds_per_step=0.5,
-        versions={"python": "3.11.7", "numpy": "2.0.0"},
+        seconds_per_step=0.5 if is_gated(run) else 0.25,
+        versions=versions(run.seed),
     )
 
 
 def diverged_result(run) -> RunResult:
-    norms: list[float | None] = geometric(0.5, run.seq_len)
-    norms[3] = None
+    decay = profiles(run, final=False)
+    decay[0].norms[3] = None
     return RunResult(
         key=run.key(),
         spec=run,
         status="diverged",
         message="loss became non-finite at step 2",
         curves=Curves(
-            step=[0, 2],
-            train_loss=[None, 5.0],
-            test_loss=[1.0, float("nan")],
-            grad_norm=[None, 1e3],
-            grad_norm_after=[None, 1.0],
+            step=[0, 2], train_loss=[None, 5.0], test_loss=[1.0, float("nan")],
+            test_metrics={"accuracy": [0.5, 0.0]}, grad_norm=[None, 1e30],
+            grad_norm_after=[None, 1.0], recurrent_norm=[1.0, 1e12], spectral_radius=[0.9, 1e11],
         ),
-        decay=[DecayProfile(step=0, norms=norms, bound=1.0)],
+        decay=decay,
         baseline=BASELINE,
+        baseline_metrics={"accuracy": 0.5},
         steps_done=2,
         final_train_loss=5.0,
         final_test_loss=float("inf"),
+        final_metrics={"accuracy": 0.0},
+        solved={MAIN: False, OTHER: False},
         wall_time_s=1.0,
+        seconds_per_step=0.5,
+        versions=versions(run.seed),
+    )
+
+
+def timeout_result(run) -> RunResult:
+    return RunResult(
+        key=run.key(),
+        spec=run,
+        status="timeout",
+        message="over the time limit of 1 s",
+        curves=curves(run, 0.6, steps=(0, 2)),
+        decay=profiles(run, final=False),
+        baseline=BASELINE,
+        baseline_metrics={"accuracy": 0.5},
+        steps_done=2,
+        final_test_loss=1.2,
+        final_metrics={"accuracy": -0.2},
+        wall_time_s=1.0,
+        seconds_per_step=0.5,
+        versions=versions(run.seed),
     )
 
 
@@ -111,6 +194,7 @@ def error_result(run) -> RunResult:
         message="RuntimeError: synthetic failure",
         traceback="Traceback (most recent call last): ...",
         wall_time_s=0.1,
+        versions=versions(run.seed),
     )
 
 
@@ -128,21 +212,109 @@ def stored(tmp_path_factory):
     for run in suite.runs():
         where = cell(suite, run)
         if where in FINAL:
-            store.save(ok_result(run, FINAL[where]))
+            store.save(ok_result(run, FINAL[where], where))
         elif where == ERROR_RUN:
             store.save(error_result(run))
         elif where == DIVERGED_RUN:
             store.save(diverged_result(run))
+        elif where == TIMEOUT_RUN:
+            store.save(timeout_result(run))
     return store
 
 
 @pytest.fixture(scope="module")
+def rows(stored):
+    return summarise(stored.load_suite(), stored.results())
+
+
+# --- asv results, written in asv 0.6's format (results format version 2) -------
+
+COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a",
+           "stats_ci_99_b", "stats_q_25", "stats_q_75", "stats_number", "stats_repeat",
+           "samples", "profile"]  # fmt: skip
+STEP = "bench_step.TimeStep.time_step"
+
+
+def asv_file(commit: str, date_ms: int, scale: float) -> dict:
+    """One result file: a parametrised timing (one value failed), a timing
+    without parameters, a failed timing, and a memory benchmark."""
+    return {
+        "commit_hash": commit, "env_name": "virtualenv-py3.11-numpy", "date": date_ms,
+        "params": {"machine": "box", "python": "3.11"}, "python": "3.11",
+        "requirements": {"numpy": ""}, "env_vars": {}, "result_columns": COLUMNS,
+        "results": {
+            STEP: [[1e-3 * scale, 4e-3 * scale, None, 2e-2 * scale],
+                   [["'vanilla'", "'lstm'"], ["'small'", "'large'"]], "v1", date_ms, 1.0],
+            "bench_x.time_plain": [[0.5 * scale], [], "v2", date_ms, 1.0],
+            "bench_x.time_failed": [None, [], "v2", date_ms, 1.0],
+            "bench_step.MemStep.mem_step": [[1e6], [], "v1", date_ms, 1.0],
+        },
+        "durations": {}, "version": 2,
+    }  # fmt: skip
+
+
+def write_asv_results(root):
+    """A results directory as asv writes it: two commits on one machine,
+    benchmarks.json, machine.json, and files that must be skipped."""
+    box = root / "box"
+    box.mkdir(parents=True)
+    (box / "machine.json").write_text(json.dumps({"machine": "box", "cpu": "x", "version": 1}))
+    (root / "benchmarks.json").write_text(json.dumps({
+        STEP: {"name": STEP, "type": "time", "unit": "seconds", "param_names": ["cell", "shape"]},
+        "bench_step.MemStep.mem_step": {"name": "bench_step.MemStep.mem_step", "type": "memory",
+                                        "unit": "bytes", "param_names": []},
+        "version": 2,
+    }))  # fmt: skip
+    later, earlier = "b" * 40, "a" * 40
+    (box / f"{later[:8]}-virtualenv-py3.11-numpy.json").write_text(json.dumps(asv_file(later, 2000, 2.0)))
+    (box / f"{earlier[:8]}-virtualenv-py3.11-numpy.json").write_text(json.dumps(asv_file(earlier, 1000, 1.0)))
+    old = asv_file("c" * 40, 500, 1.0) | {"version": 1}
+    (box / "cccccccc-old.json").write_text(json.dumps(old))
+    (box / "broken.json").write_text("{not json")
+    return root
+
+
+@pytest.fixture(scope="module")
 def report(stored, tmp_path_factory):
-    index = build_report(stored.root, tmp_path_factory.mktemp("reports"))
+    asv = write_asv_results(tmp_path_factory.mktemp("asv") / "results")
+    index = build_report(stored.root, tmp_path_factory.mktemp("reports"), asv_results=asv)
     return index, index.read_text(encoding="utf-8")
 
 
-# --- analysis -----------------------------------------------------------------
+# --- statistics ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "df, expected",
+    [(1, 12.7062), (2, 4.3027), (3, 3.1824), (5, 2.5706), (10, 2.2281), (30, 2.0423), (120, 1.9799)],
+)
+def test_t_quantile_matches_the_tables(df, expected):
+    assert t_quantile(0.95, df) == pytest.approx(expected, abs=1e-4)
+
+
+def test_t_central_probability_closed_forms():
+    assert t_central_probability(1.0, 1) == pytest.approx(0.5)  # Cauchy: P(|T| <= 1) = 1/2
+    assert t_central_probability(1.0, 2) == pytest.approx(1 / math.sqrt(3))  # t / sqrt(2 + t^2)
+    assert t_central_probability(0.0, 7) == 0.0
+
+
+def test_mean_interval_is_the_t_interval():
+    iv = mean_interval([1.0, 2.0, 3.0, None, float("nan")])
+    half = t_quantile(0.95, 2) * 1.0 / math.sqrt(3)  # s = 1
+    assert (iv.n, iv.mean) == (3, 2.0)
+    assert (iv.lo, iv.hi) == (pytest.approx(2 - half), pytest.approx(2 + half))
+    assert mean_interval([5.0]) == Interval(1, 5.0, None, None)
+    assert mean_interval([None, float("inf")]) == Interval(0, None, None, None)
+
+
+def test_over_seeds_uses_the_seeds_present_at_each_step():
+    x, n, m, lo, hi = over_seeds([([0, 1, 2], [1.0, 2.0, 4.0]), ([0, 1], [3.0, None])])
+    assert list(x) == [0, 1, 2] and list(n) == [2, 1, 1]
+    assert list(m) == [2.0, 2.0, 4.0]
+    assert lo[0] == pytest.approx(2 - T975_DF1)  # s = sqrt(2), n = 2
+    assert np.isnan(lo[1]) and np.isnan(hi[2])
+    x, g, lo, hi = geometric_over_seeds([([0, 1], [1.0, 100.0]), ([0, 1], [4.0, 0.0])])
+    assert list(g) == pytest.approx([2.0, 100.0]) and list(lo) == [1.0, 100.0]
 
 
 @pytest.mark.parametrize("k", [0.5, 1.5])
@@ -161,43 +333,198 @@ def test_fit_decay_factor_needs_two_points(norms):
     assert fit_decay_factor(norms) is None
 
 
-def test_summary_matches_hand_computed_values(stored):
-    rows = summarise(stored.load_suite(), stored.results())
-    assert [(r["seq_len"], r["variant"]) for r in rows] == [
-        (10, "plain"), (10, SCRIPT), (20, "plain"), (20, SCRIPT)
-    ]  # fmt: skip
-    t10_plain, t10_script, t20_plain, t20_script = rows
+# --- summary, ranking, environment ---------------------------------------------
 
-    assert t10_plain["seeds"] == 2 and t10_plain["final_test_loss_n"] == 2
-    assert t10_plain["final_test_loss_mean"] == pytest.approx(0.3)
-    assert t10_plain["final_test_loss_std"] == pytest.approx(0.1)
-    assert (t10_plain["final_test_loss_min"], t10_plain["final_test_loss_max"]) == (0.2, 0.4)
-    assert (t10_plain["ok"], t10_plain["diverged"], t10_plain["error"]) == (2, 0, 0)
+
+def test_summary_matches_hand_computed_values(rows):
+    assert [(r["seq_len"], r["variant"]) for r in rows] == [
+        (10, "plain"), (10, SCRIPT), (10, "gated"), (20, "plain"), (20, SCRIPT), (20, "gated")
+    ]  # fmt: skip
+    t10_plain, t10_script, t10_gated, t20_plain, t20_script, t20_gated = rows
+
+    loss = t10_plain["final_test_loss"]
+    assert (loss.n, loss.mean) == (2, pytest.approx(0.3))
+    assert loss.half_width == pytest.approx(T975_DF1 * 0.1, rel=1e-4)  # s / sqrt(2) = 0.1
+    assert t10_plain["metrics"]["accuracy"].mean == pytest.approx(0.7)
+    assert (t10_plain["ok"], t10_plain["diverged"], t10_plain["error"], t10_plain["timeout"]) == (2, 0, 0, 0)
+    assert (t10_plain["solved"], t10_plain["trained"], t10_plain["success_rate"]) == (1, 2, 0.5)
+    assert (t10_plain["steps_to_solve"], t10_plain["steps_to_solve_n"]) == (4, 1)  # not seed 1's 2
+    assert t10_plain["criterion"] == MAIN
     assert t10_plain["k_hat_init"] == pytest.approx(0.6, rel=1e-9)  # mean of 0.5, 0.7
     assert t10_plain["k_hat_final"] == pytest.approx(1.0, rel=1e-9)  # mean of 0.9, 1.1
-    assert t10_plain["bound_init"] == pytest.approx(1.5)
-    assert t10_plain["bound_final"] == pytest.approx(1.0)
-    assert t10_plain["baseline"] == BASELINE
+    assert (t10_plain["bound_init"], t10_plain["bound_final"]) == (pytest.approx(1.5), pytest.approx(1.0))
+    assert t10_plain["baseline"] == BASELINE and t10_plain["baseline_metrics"] == {"accuracy": 0.5}
+    assert t10_plain["seconds_per_step"] == 0.25
 
-    assert t10_script["final_test_loss_mean"] == pytest.approx(0.3)
-    assert t10_script["final_test_loss_std"] == pytest.approx(0.2)
+    assert t10_script["final_test_loss"].half_width == pytest.approx(T975_DF1 * 0.2, rel=1e-4)
+    assert t10_script["steps_to_solve"] == 2
 
-    assert t20_plain["seeds"] == 1  # seed 1 was never stored
-    assert t20_plain["final_test_loss_mean"] == pytest.approx(0.3)
-    assert t20_plain["final_test_loss_std"] == 0.0
-    assert t20_plain["k_hat_init"] == pytest.approx(0.5, rel=1e-9)
+    assert t10_gated["success_rate"] == 1.0 and t10_gated["steps_to_solve"] == 3  # median of 2, 4
+    assert t10_gated["bound_init"] is None and t10_gated["bound_final"] is None
+    assert t10_gated["k_hat_final"] == pytest.approx(0.8)
+    assert t10_gated["state_k_hat_init"]["c"] == pytest.approx(0.95)
+    assert t10_gated["state_k_hat_final"]["c"] == pytest.approx(0.99)
+    assert t10_plain["state_k_hat_init"]["c"] is None
 
-    assert t20_script["seeds"] == 2
+    assert t20_plain["runs"] == 1  # seed 1 was never stored
+    assert t20_plain["final_test_loss"] == Interval(1, pytest.approx(0.3), None, None)
+    assert t20_plain["success_rate"] == 0.0 and t20_plain["steps_to_solve"] is None
+
     assert (t20_script["ok"], t20_script["diverged"], t20_script["error"]) == (0, 1, 1)
-    assert t20_script["final_test_loss_n"] == 0
-    assert t20_script["final_test_loss_mean"] is None
-    assert t20_script["k_hat_init"] == pytest.approx(0.5, rel=1e-9)  # diverged run's profile
-    assert t20_script["k_hat_final"] is None  # it has no final profile
-    assert t20_script["bound_final"] is None
-    assert t20_script["baseline"] == BASELINE
+    assert t20_script["trained"] == 1 and t20_script["success_rate"] == 0.0  # the error is not counted
+    assert t20_script["final_test_loss"].n == 0 and t20_script["metrics"]["accuracy"].n == 0
+    assert t20_script["k_hat_init"] == pytest.approx(0.7, rel=1e-9)  # the diverged run (seed 1)
+    assert t20_script["k_hat_final"] is None and t20_script["bound_final"] is None
+    assert t20_script["seconds_per_step"] is None
+
+    assert t20_gated["timeout"] == 1 and (t20_gated["solved"], t20_gated["trained"]) == (1, 2)
+    assert t20_gated["final_test_loss"].n == 1  # the timed-out run's last loss is not final
+    assert t20_gated["metrics"]["accuracy"].mean == pytest.approx(0.99)
 
 
-# --- HTML ---------------------------------------------------------------------
+def test_ranking_follows_the_rule(stored, rows):
+    ranking = rank_variants(stored.load_suite(), rows)
+    assert [(e["rank"], e["variant"]) for e in ranking] == [(1, "gated"), (2, "plain"), (3, SCRIPT)]
+    gated, plain, script = ranking
+    assert gated["success_rate"] == pytest.approx(0.75) and gated["final_test_loss"] == pytest.approx(0.035)
+    assert plain["success_rate"] == pytest.approx(0.25) and plain["final_test_loss"] == pytest.approx(0.3)
+    assert script["success_rate"] == pytest.approx(0.25) and script["final_test_loss"] is None
+
+
+def test_ranking_shares_ranks_on_ties_and_works_without_criteria():
+    suite = make_suite()
+    names = [v.name for v in suite.variants]
+    rows = [
+        {"variant": name, "seq_len": 10, "criterion": None, "success_rate": None,
+         "final_test_loss": Interval(1, loss, None, None)}
+        for name, loss in zip(names, [0.2, 0.1, 0.2])
+    ]  # fmt: skip
+    ranking = rank_variants(suite, rows)
+    assert [(e["rank"], e["variant"]) for e in ranking] == [(1, SCRIPT), (2, "plain"), (2, "gated")]
+    assert all(e["success_rate"] is None for e in ranking)
+
+
+def test_environment_lists_every_value_the_runs_recorded(stored):
+    env = dict(environment(stored.results()))
+    assert env["numpy"] == [("2.0.0", 6), ("2.1.0", 5)]
+    assert env["cpu"] == [("Synthetic CPU", 11)] and env["blas"] == [("openblas 0.3.26", 11)]
+
+
+# --- asv ------------------------------------------------------------------------
+
+
+def test_asv_results_are_read_in_commit_order(tmp_path):
+    points = read_asv_results(write_asv_results(tmp_path / "results"))
+    assert {p.benchmark for p in points} == {STEP, "bench_x.time_plain"}  # timings only
+    assert [p.commit[0] for p in points] == ["a"] * 4 + ["b"] * 4  # by date; version 1 skipped
+    first = {(p.benchmark, p.params): p.seconds for p in points if p.commit[0] == "a"}
+    assert first == {
+        (STEP, "cell=vanilla, shape=small"): 1e-3,
+        (STEP, "cell=vanilla, shape=large"): 4e-3,
+        (STEP, "cell=lstm, shape=large"): 2e-2,  # (lstm, small) failed: null
+        ("bench_x.time_plain", ""): 0.5,
+    }
+    assert {(p.machine, p.date_ms) for p in points} == {("box", 1000), ("box", 2000)}
+
+
+def test_asv_parser_without_benchmarks_json_uses_names_and_skips_other_shapes():
+    data = asv_file("d" * 40, 10, 1.0)
+    points = parse_result_file(data, "box")
+    assert {p.benchmark for p in points} == {STEP, "bench_x.time_plain"}
+    step_params = {p.params for p in points if p.benchmark == STEP}
+    assert step_params == {"vanilla, small", "vanilla, large", "lstm, large"}
+    assert parse_result_file({"version": 2, "results": []}, "box") == []
+    assert parse_result_file(data | {"version": 3}, "box") == []
+
+
+def test_asv_results_default_to_dot_asv_under_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert read_asv_results() == []
+    write_asv_results(tmp_path / ".asv" / "results")
+    assert len(read_asv_results()) == 8
+
+
+# --- figures --------------------------------------------------------------------
+
+
+def overlaps(fig) -> list[str]:
+    """Legends that overlap an axes, and tick labels that overlap each other."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    boxes = [ax.get_window_extent(renderer) for ax in axes]
+    legends = list(fig.legends) + [ax.get_legend() for ax in axes if ax.get_legend()]
+    found = []
+    for legend in legends:
+        extent = legend.get_window_extent(renderer)
+        found += [f"legend over axes {i}" for i, box in enumerate(boxes) if extent.overlaps(box)]
+    for i, ax in enumerate(axes):
+        for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
+            shown = [t.get_window_extent(renderer) for t in ticks if t.get_visible() and t.get_text()]
+            found += [
+                f"tick labels overlap in axes {i}"
+                for a, b in zip(shown, shown[1:])
+                if a.overlaps(b)
+            ]
+    return found
+
+
+def test_convergence_figure_has_a_row_per_quantity_and_readable_layout(stored):
+    fig = figures.convergence_figure(stored.load_suite(), stored.results())
+    axes = [ax for ax in fig.axes]
+    assert len(axes) == 4  # (test loss, accuracy) x 2 lengths
+    assert axes[0].get_ylabel().startswith("test loss") and axes[2].get_ylabel().startswith("accuracy")
+    # the diverged run's loss never sets the axis: it stops near the finished runs' values
+    assert axes[0].get_ylim()[1] < 2.0
+    assert axes[2].get_ylim()[1] >= 0.99  # yet every finished run's accuracy is in view
+    assert axes[0].collections, "no interval band was drawn"
+    assert overlaps(fig) == []
+
+
+def test_decay_figure_prints_k_hat_and_bound_and_has_a_cell_state_row(stored, rows):
+    fig = figures.decay_figure(stored.load_suite(), stored.results(), rows)
+    axes = fig.axes
+    assert len(axes) == 4 and all(ax.get_yscale() == "log" for ax in axes)
+    labels = [t.get_text() for t in axes[0].get_legend().get_texts()]
+    assert labels[0] == r"plain: $\hat{k}$ 0.6 → 1, bound 1.5 → 1"
+    assert labels[2] == r"gated: $\hat{k}$ 0.6 → 0.8, bound n/a"
+    assert labels[1].startswith(SCRIPT + ": ")
+    state_labels = [t.get_text() for t in axes[2].get_legend().get_texts()]
+    assert state_labels == [r"gated: $\hat{k}$ 0.95 → 0.99"]
+    assert "cell state" in axes[2].get_ylabel()
+    assert overlaps(fig) == []
+
+
+def test_other_figures_use_log_axes_where_values_span_decades(stored, rows):
+    suite, results = stored.load_suite(), stored.results()
+    grad = figures.grad_norm_figure(suite, results)
+    assert all(ax.get_yscale() == "log" for ax in grad.axes)
+    assert any(line.get_linestyle() == "--" for line in grad.axes[0].lines)  # after clipping
+    recurrent = figures.recurrent_figure(suite, results)
+    assert recurrent.axes[0].get_yscale() == "log"  # the diverged run reaches 1e12
+    success = figures.success_figure(suite, rows)
+    assert success.axes[0].get_ylim() == (-0.05, 1.05)
+    timing = figures.timing_figure(suite, results)
+    assert len(timing.axes[0].patches) == 5  # finished (variant, length) cells with a time
+    for fig in (grad, recurrent, success, timing):
+        assert overlaps(fig) == []
+
+
+def test_success_figure_needs_a_criterion(stored):
+    rows = [{"criterion": None, "success_rate": None}]
+    assert figures.success_figure(stored.load_suite(), rows) is None
+
+
+def test_asv_figure(tmp_path):
+    fig = figures.asv_figure(read_asv_results(write_asv_results(tmp_path / "r")))
+    assert [ax.get_title() for ax in fig.axes] == [STEP, "bench_x.time_plain"]
+    assert len(fig.axes[0].lines) == 3
+    assert fig.axes[0].get_yscale() == "log"  # 1 ms .. 40 ms
+    assert overlaps(fig) == []
+    assert figures.asv_figure([]) is None
+
+
+# --- HTML -----------------------------------------------------------------------
 
 
 def test_report_escapes_everything_from_the_suite(report):
@@ -208,41 +535,53 @@ def test_report_escapes_everything_from_the_suite(report):
     assert "Synthetic &lt;b&gt;numbers&lt;/b&gt;" in html
 
 
-def test_report_shows_settings_problems_and_environment(report):
+def test_report_shows_summary_ranking_settings_problems_and_environment(report):
     _, html = report
     assert "<code>adding</code>" in html
     assert "clip_norm(threshold=1.0)" in html
     assert "RuntimeError: synthetic failure" in html
-    assert "loss became non-finite at step 2" in html
-    assert "0.3 &plusmn; 0.1" in html
-    assert "numpy" in html and "2.0.0" in html
-    assert "7 of 8 runs stored" in html
+    assert "loss became non-finite at step 2" in html and "over the time limit" in html
+    assert "0.3 \u00b1 1.3" in html  # t-interval half-width 12.706 * 0.1
+    assert "1/2 (50%)" in html and "1 ok, 1 timeout" in html and "1 diverged, 1 error" in html
+    assert html.index("gated</td>") < html.index("plain</td>")  # ranked first
+    assert "numpy" in html and "2.0.0" in html and "(5 runs)" in html
+    assert "Synthetic CPU" in html and "openblas 0.3.26" in html
+    assert re.search(r"flush to zero</th><td>off", html)
+    assert "11 of 12 runs stored" in html
+    assert "n/a" in html  # the gated cell's bound
 
 
 def test_report_references_nothing_outside_its_folder(report):
     index, html = report
     assert "http://" not in html and "https://" not in html
-    assert "url(" not in html
+    assert "url(" not in html and "@import" not in html
     refs = re.findall(r"""\b(?:src|href)\s*=\s*["']([^"']*)["']""", html)
-    assert sorted(refs) == ["decay.png", "loss.png"]
-    for ref in refs:
+    images = [r for r in refs if not r.startswith("#")]
+    assert sorted(images) == sorted(info.file for info in FIGURES.values())
+    for ref in images:
         assert not ref.startswith("/") and ":" not in ref
         assert (index.parent / ref).read_bytes().startswith(PNG_MAGIC)
-    assert len(re.findall(r"<img\b[^>]*\balt=\"[^\"]+\"", html)) == 2
+    for anchor in (r[1:] for r in refs if r.startswith("#")):
+        assert f'id="{anchor}"' in html
+    assert len(re.findall(r"<img\b[^>]*\balt=\"[^\"]+\"", html)) == len(images)
 
 
-def test_report_without_runs_says_so(tmp_path):
+def test_report_without_runs_or_asv_results_says_so(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no .asv here
     suite = make_suite("empty")
     store = Store(tmp_path / "results" / suite.name)
     store.save_suite(suite)
+    stale = tmp_path / "reports" / "empty" / "asv_history.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(PNG_MAGIC)
     index = build_report(store.root, tmp_path / "reports")
     html = index.read_text(encoding="utf-8")
     assert "No stored results yet" in html
-    assert "0 of 8 runs stored" in html
-    assert "<img" not in html
+    assert "0 of 12 runs stored" in html
+    assert "<img" not in html and not stale.exists()
 
 
-# --- CSV ----------------------------------------------------------------------
+# --- export ---------------------------------------------------------------------
 
 
 def read_csv(path):
@@ -254,10 +593,14 @@ def read_csv(path):
 def test_export_csv(stored, tmp_path):
     runs_path, curves_path = export_csv(stored.root, tmp_path / "csv")
     assert (runs_path.name, curves_path.name) == ("runs.csv", "curves.csv")
+    results = stored.results()
 
     header, runs = read_csv(runs_path)
-    assert header == RUN_COLUMNS
-    assert len(runs) == 7
+    assert header == run_columns(results)
+    for column in ("final_accuracy", "baseline_accuracy", f"solved_{MAIN}", f"solved_{OTHER}",
+                   "steps_to_solve", "k_hat_c_init", "k_hat_c_final", "bound_init", "flush_to_zero"):
+        assert column in header
+    assert len(runs) == 11
     by_cell = {(int(r["seq_len"]), r["variant"], int(r["seed"])): r for r in runs}
 
     ok = by_cell[(10, "plain", 1)]
@@ -266,23 +609,60 @@ def test_export_csv(stored, tmp_path):
     assert math.isclose(float(ok["k_hat_init"]), 0.7, rel_tol=1e-9)
     assert math.isclose(float(ok["k_hat_final"]), 1.1, rel_tol=1e-9)
     assert (ok["steps"], ok["steps_done"], ok["suite"]) == ("4", "4", "synthetic")
+    assert float(ok["final_accuracy"]) == pytest.approx(0.6) and ok["baseline_accuracy"] == "0.5"
+    assert (ok[f"solved_{MAIN}"], ok["steps_to_solve"], ok["flush_to_zero"]) == ("False", "2", "False")
+    assert ok["k_hat_c_init"] == "" and float(ok["bound_final"]) == pytest.approx(1.2)
+
+    gated = by_cell[(10, "gated", 0)]
+    assert gated[f"solved_{MAIN}"] == "True" and gated["bound_init"] == ""
+    assert float(gated["k_hat_c_final"]) == pytest.approx(0.99)
 
     diverged = by_cell[(20, SCRIPT, 1)]
     assert diverged["remedies"] == "clip_norm(threshold=1.0)"
     assert diverged["status"] == "diverged"
     assert diverged["final_test_loss"] == "" and diverged["k_hat_final"] == ""
-    assert diverged["seconds_per_step"] == "" and float(diverged["final_train_loss"]) == 5.0
+    assert float(diverged["final_train_loss"]) == 5.0
 
     error = by_cell[(20, SCRIPT, 0)]
     assert error["message"] == "RuntimeError: synthetic failure"
-    assert error["baseline"] == "" and error["k_hat_init"] == ""
+    assert error["baseline"] == "" and error["k_hat_init"] == "" and error[f"solved_{MAIN}"] == ""
 
     header, curves = read_csv(curves_path)
-    assert header == CURVE_COLUMNS
-    assert len(curves) == 5 * 3 + 2  # ok runs x 3 logged steps + the diverged run's 2
+    assert header == curve_columns(results)
+    assert header[-4:] == ["grad_norm", "grad_norm_after", "recurrent_norm", "spectral_radius"]
+    assert "metric_accuracy" in header
+    assert len(curves) == 8 * 3 + 2 + 2  # ok runs x 3 logged steps + diverged 2 + timeout 2
     first = [r for r in curves if r["key"] == ok["key"]]
     assert [r["step"] for r in first] == ["0", "2", "4"]
     assert [r["test_loss"] for r in first] == ["1.0", "0.8", "0.4"]
+    assert [float(r["metric_accuracy"]) for r in first] == pytest.approx([0.0, 0.2, 0.6])
+    assert [r["spectral_radius"] for r in first] == ["0.9", "1.1", "1.3"]
     assert first[0]["train_loss"] == "" and first[0]["grad_norm"] == ""
     last = [r for r in curves if r["key"] == diverged["key"]][-1]
     assert last["test_loss"] == "" and last["train_loss"] == "5.0"
+    assert float(last["recurrent_norm"]) == 1e12
+    assert {r["spectral_radius"] for r in curves if r["variant"] == "gated"} == {""}
+
+
+def test_export_json_holds_the_same_records_and_loads_into_pandas(stored, tmp_path):
+    paths = export_results(stored.root, tmp_path)
+    assert [p.name for p in paths] == ["runs.csv", "curves.csv", "runs.json", "curves.json"]
+    for name in ("runs", "curves"):
+        header, from_csv = read_csv(tmp_path / f"{name}.csv")
+        records = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))
+        assert isinstance(records, list) and len(records) == len(from_csv)
+        for record, row in zip(records, from_csv):
+            assert list(record) == header
+            assert {k: "" if v is None else str(v) for k, v in record.items()} == row
+    runs = json.loads((tmp_path / "runs.json").read_text())
+    diverged = next(r for r in runs if r["status"] == "diverged")
+    assert diverged["final_test_loss"] is None and diverged[f"solved_{MAIN}"] is False
+    try:
+        import pandas as pd
+    except ImportError:
+        return
+    frame = pd.read_json(tmp_path / "runs.json")
+    assert list(frame.columns) == run_columns(stored.results()) and len(frame) == 11
+    assert frame["final_test_loss"].isna().sum() == 2  # the error and the diverged run
+    curves = pd.read_json(tmp_path / "curves.json")
+    assert len(curves) == 28 and "metric_accuracy" in curves.columns

@@ -1,15 +1,19 @@
-"""What the stored numbers say: decay factors, seed aggregates and the summary table.
+"""What the stored numbers say: decay factors, success, the summary table and the ranking.
 
 Every function here is pure: it reads RunResults (or plain lists) and returns
-numbers, never touching files or figures.
+numbers, never touching files or figures. Which runs each statistic is taken
+over is part of its docstring, and the page repeats it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from rnnbench.report.stats import mean, mean_interval, median
 from rnnbench.results import STATUSES, DecayProfile, RunResult
 from rnnbench.spec import SuiteSpec
 
@@ -44,65 +48,178 @@ def final_profile(result: RunResult) -> DecayProfile | None:
     return result.decay[-1] if len(result.decay) >= 2 else None
 
 
-def aggregate(
-    series: Sequence[tuple[Sequence[float], Sequence[float | None]]],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Combine (x, y) series from several seeds: for every x where at least one
-    series has a value, the mean, min and max of the values present there.
-
-    Returns (x, mean, lo, hi) sorted by x; series may differ in length (a
-    diverged run stops early) and may hold None.
-    """
-    by_x: dict[float, list[float]] = {}
-    for xs, ys in series:
-        for x, y in zip(xs, ys):
-            if y is not None and np.isfinite(y):
-                by_x.setdefault(x, []).append(y)
-    x = np.array(sorted(by_x), dtype=float)
-    groups = [by_x[v] for v in sorted(by_x)]
-    mean = np.array([np.mean(g) for g in groups], dtype=float)
-    lo = np.array([np.min(g) for g in groups], dtype=float)
-    hi = np.array([np.max(g) for g in groups], dtype=float)
-    return x, mean, lo, hi
+def k_hat(profile: DecayProfile | None, state: str | None = None) -> float | None:
+    """k-hat of a profile's hidden-state norms, or of one of its other states
+    (``state``, e.g. "c"); None if the profile or that state is absent."""
+    if profile is None:
+        return None
+    norms = profile.norms if state is None else profile.state_norms.get(state)
+    return None if norms is None else fit_decay_factor(norms)
 
 
-def mean_present(values) -> float | None:
-    """The mean of the finite values that are not None; None if there are none."""
-    present = [v for v in values if v is not None and np.isfinite(v)]
-    return float(np.mean(present)) if present else None
+def _first_seen(names: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+def metric_names(results: Sequence[RunResult]) -> list[str]:
+    """Names of the task metrics recorded by any run, in the order first seen."""
+    return _first_seen(
+        name for r in results for name in [*r.curves.test_metrics, *r.final_metrics]
+    )
+
+
+def criterion_names(results: Sequence[RunResult]) -> list[str]:
+    """Names of the success criteria recorded by any run, in the order first
+    seen; the first is the task's main criterion."""
+    return _first_seen(name for r in results for name in r.solved)
+
+
+def main_criterion(results: Sequence[RunResult]) -> str | None:
+    """The task's main success criterion (the first it declares), or None if
+    no stored run records one."""
+    names = criterion_names(results)
+    return names[0] if names else None
+
+
+def state_names(results: Sequence[RunResult]) -> list[str]:
+    """Names of the cell states besides h with a decay profile (the LSTM's c)."""
+    return _first_seen(name for r in results for p in r.decay for name in p.state_norms)
+
+
+def trained(runs: Iterable[RunResult]) -> list[RunResult]:
+    """The runs that trained: every status but ``error`` (a failure of the code,
+    not of learning). Success rates are fractions of these."""
+    return [r for r in runs if r.status != "error"]
+
+
+def finished(runs: Iterable[RunResult]) -> list[RunResult]:
+    """The runs that completed every step (status ``ok``); final losses and
+    metrics are taken over these only."""
+    return [r for r in runs if r.status == "ok"]
+
+
+def success(runs: Sequence[RunResult], criterion: str | None) -> tuple[int, int]:
+    """(solved, trained): how many of the runs that trained meet ``criterion``
+    at the end of training, and how many runs trained."""
+    runs = trained(runs)
+    if criterion is None:
+        return 0, len(runs)
+    return sum(bool(r.solved.get(criterion, False)) for r in runs), len(runs)
 
 
 def summarise(suite: SuiteSpec, results: Sequence[RunResult]) -> list[dict]:
     """One row per (sequence length, variant), in grid order, even without runs.
 
-    Keys: variant, seq_len, seeds (stored runs); final_test_loss_n / _mean /
-    _std (population, ddof=0) / _min / _max over runs with a finite final test
-    loss; ok, diverged, error (status counts); k_hat_init, k_hat_final,
-    bound_init, bound_final (means over runs that have the value); baseline
-    (mean over runs that have one). Missing statistics are None.
+    Keys:
+
+    - ``variant``, ``seq_len``; ``runs`` (stored runs); ``ok``, ``diverged``,
+      ``error``, ``timeout`` (status counts);
+    - ``final_test_loss`` (an Interval: mean and 95% t-interval over the
+      finished runs) and ``metrics`` (name -> Interval of its final value, over
+      the same runs);
+    - ``baseline`` and ``baseline_metrics`` (name -> value): the input-blind
+      predictor's loss and metrics, mean over the runs that record them;
+    - ``criterion`` (the main criterion or None), ``solved`` and ``trained``
+      (see ``success``), ``success_rate`` = solved / trained (None when no run
+      trained or the task has no criterion);
+    - ``steps_to_solve`` (median, over the runs that solved, of the first logged
+      step at which the criterion held) and ``steps_to_solve_n``;
+    - ``k_hat_init``, ``k_hat_final``, ``bound_init``, ``bound_final``, and
+      ``state_k_hat_init`` / ``state_k_hat_final`` (state name -> value): means
+      over the runs that have the value (bounds are None for gated cells);
+    - ``seconds_per_step``: median over the finished runs.
     """
+    criterion = main_criterion(results)
+    metrics = metric_names(results)
+    states = state_names(results)
     rows = []
     for seq_len in suite.seq_lens:
         for variant in suite.variants:
             runs = runs_of(results, seq_len, variant.name)
-            losses = np.array([r.final_test_loss for r in runs if r.final_test_loss is not None])
+            done = finished(runs)
+            solved, n_trained = success(runs, criterion)
+            solved_runs = [r for r in trained(runs) if criterion and r.solved.get(criterion)]
             inits = [init_profile(r) for r in runs]
             finals = [final_profile(r) for r in runs]
-            row = {
-                "variant": variant.name,
-                "seq_len": seq_len,
-                "seeds": len(runs),
-                "final_test_loss_n": len(losses),
-                "final_test_loss_mean": float(losses.mean()) if len(losses) else None,
-                "final_test_loss_std": float(losses.std()) if len(losses) else None,
-                "final_test_loss_min": float(losses.min()) if len(losses) else None,
-                "final_test_loss_max": float(losses.max()) if len(losses) else None,
-                **{s: sum(r.status == s for r in runs) for s in STATUSES},
-                "k_hat_init": mean_present(fit_decay_factor(p.norms) for p in inits if p),
-                "k_hat_final": mean_present(fit_decay_factor(p.norms) for p in finals if p),
-                "bound_init": mean_present(p.bound for p in inits if p),
-                "bound_final": mean_present(p.bound for p in finals if p),
-                "baseline": mean_present(r.baseline for r in runs),
-            }
-            rows.append(row)
+            rows.append(
+                {
+                    "variant": variant.name,
+                    "seq_len": seq_len,
+                    "runs": len(runs),
+                    **{s: sum(r.status == s for r in runs) for s in STATUSES},
+                    "final_test_loss": mean_interval(r.final_test_loss for r in done),
+                    "metrics": {
+                        m: mean_interval(r.final_metrics.get(m) for r in done) for m in metrics
+                    },
+                    "baseline": mean(r.baseline for r in runs),
+                    "baseline_metrics": {
+                        m: mean(r.baseline_metrics.get(m) for r in runs) for m in metrics
+                    },
+                    "criterion": criterion,
+                    "solved": solved,
+                    "trained": n_trained,
+                    "success_rate": solved / n_trained if criterion and n_trained else None,
+                    "steps_to_solve": median(r.steps_to_solve for r in solved_runs),
+                    "steps_to_solve_n": sum(r.steps_to_solve is not None for r in solved_runs),
+                    "k_hat_init": mean(k_hat(p) for p in inits),
+                    "k_hat_final": mean(k_hat(p) for p in finals),
+                    "bound_init": mean(p.bound for p in inits if p),
+                    "bound_final": mean(p.bound for p in finals if p),
+                    "state_k_hat_init": {s: mean(k_hat(p, s) for p in inits) for s in states},
+                    "state_k_hat_final": {s: mean(k_hat(p, s) for p in finals) for s in states},
+                    "seconds_per_step": median(r.seconds_per_step for r in done),
+                }
+            )
     return rows
+
+
+RANKING_RULE = (
+    "Variants are ranked by their success rate averaged over the sequence lengths "
+    "(higher first; a length where no run trained counts as 0), then by their mean final "
+    "test loss averaged over the sequence lengths (lower first; a variant without a "
+    "finished run at some length comes after every variant that has one at each length). "
+    "Variants equal on both share a rank."
+)
+
+
+def rank_variants(suite: SuiteSpec, rows: Sequence[dict]) -> list[dict]:
+    """The variants in ranking order (rule: ``RANKING_RULE``), each as a dict with
+    ``rank``, ``variant``, ``success_rate`` (mean over lengths, None when the task
+    has no criterion) and ``final_test_loss`` (mean over lengths of the per-length
+    mean; None when some length has no finished run)."""
+    entries = []
+    for variant in suite.variants:
+        mine = [row for row in rows if row["variant"] == variant.name]
+        has_criterion = any(row["criterion"] for row in mine)
+        rates = [row["success_rate"] or 0.0 for row in mine]
+        losses = [row["final_test_loss"].mean for row in mine]
+        entries.append(
+            {
+                "variant": variant.name,
+                "success_rate": float(np.mean(rates)) if has_criterion and rates else None,
+                "final_test_loss": None if None in losses else float(np.mean(losses)),
+            }
+        )
+
+    def key(entry: dict) -> tuple[float, float]:
+        rate = entry["success_rate"] if entry["success_rate"] is not None else 0.0
+        loss = entry["final_test_loss"] if entry["final_test_loss"] is not None else math.inf
+        return -rate, loss
+
+    entries.sort(key=key)
+    for i, entry in enumerate(entries):
+        tied = i > 0 and key(entry) == key(entries[i - 1])
+        entry["rank"] = entries[i - 1]["rank"] if tied else i + 1
+    return entries
+
+
+def environment(results: Sequence[RunResult]) -> list[tuple[str, list[tuple[str, int]]]]:
+    """The recorded environment: for each key any run records (package versions,
+    CPU, BLAS...), sorted by key, its distinct values with how many runs
+    recorded each, most common first."""
+    counts: dict[str, Counter] = {}
+    for r in results:
+        for name, value in r.versions.items():
+            counts.setdefault(name, Counter())[value] += 1
+    return [(name, counts[name].most_common()) for name in sorted(counts)]
+

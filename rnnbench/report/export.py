@@ -1,15 +1,28 @@
-"""Stored results as CSV, for analysis outside rnnbench.
+"""Stored results as tables, for analysis outside rnnbench: CSV and JSON.
 
-``export_csv`` writes two files. An empty cell means the value is missing:
-not measured, or not finite (a diverged loss).
+``export_results`` writes four files with the same two tables: ``runs.csv`` and
+``runs.json`` (one row per stored run, in grid order) and ``curves.csv`` and
+``curves.json`` (one row per run and logged step). A JSON file is an array of
+records, one object per row with the CSV's columns as keys, so
+``pandas.read_csv(path)`` and ``pandas.read_json(path)`` give the same table. A
+missing value -- not measured, not applicable, or not finite (a diverged loss)
+-- is an empty cell in CSV and ``null`` in JSON. Booleans are ``True``/``False``
+in CSV and ``true``/``false`` in JSON.
 
-``runs.csv``, one row per stored run, in grid order:
+Some columns depend on the task: one per metric it reports (``<metric>`` below,
+e.g. ``accuracy`` or ``max_abs_error``), one per success criterion it declares
+(``<criterion>``, e.g. ``mse_below_0.01``; the first is the main one), and one
+per cell state other than h with a decay profile (``<state>``: ``c`` for the
+LSTM). They come in the order the runs first record them.
+
+``runs``, one row per stored run:
 
 - ``suite``: name of the suite.
 - ``key``: the run's key (hash of its RunSpec); its record is ``runs/<key>.json``.
 - ``variant``: name of the variant.
 - ``cell``: recurrent cell.
 - ``activation``: non-linearity of the cell.
+- ``init``: initialisation scheme of the cell's weights.
 - ``remedies``: remedies in the order applied, as ``name(param=value, ...)``,
   separated by ``;``; empty if none.
 - ``hidden_size``: number of hidden units.
@@ -21,50 +34,75 @@ not measured, or not finite (a diverged loss).
 - ``steps``: number of parameter updates asked for.
 - ``batch_size``: training sequences per update.
 - ``dtype``: floating-point type of the computation.
-- ``status``: ``ok``, ``diverged`` or ``error``.
+- ``flush_to_zero``: whether subnormal floats were flushed to zero while training.
+- ``status``: ``ok``, ``diverged``, ``error`` or ``timeout``.
 - ``message``: one line saying why a run is not ok.
 - ``steps_done``: parameter updates actually made.
 - ``final_train_loss``: mean training loss of the last logged interval.
-- ``final_test_loss``: loss on the held-out test set at the end.
+- ``final_test_loss``: loss on the held-out test set at the last logged step.
+- ``final_<metric>``: the metric on the held-out test set at the last logged step.
 - ``baseline``: held-out loss of the best input-blind predictor.
+- ``baseline_<metric>``: the metric of the same predictor.
+- ``solved_<criterion>``: whether the criterion held at the end of training
+  (false for a run that diverged; missing for an error).
+- ``steps_to_solve``: first logged step at which the main criterion held;
+  missing if it never did.
 - ``k_hat_init``: per-step gradient decay factor fitted to the decay profile at
-  initialisation (exp of the slope of log-norm against distance).
-- ``k_hat_final``: the same for the profile after training.
+  initialisation (exp of the least-squares slope of log-norm against distance).
+- ``k_hat_final``: the same for the profile at the end of training (missing for
+  a run that did not finish).
+- ``k_hat_<state>_init``, ``k_hat_<state>_final``: the same for the profile of
+  the cell state ``<state>``.
+- ``bound_init``, ``bound_final``: the bound ||W_hh||_2 * max|f'| at
+  initialisation and at the end; missing for gated cells.
 - ``wall_time_s``: wall-clock time of the run in seconds.
 - ``seconds_per_step``: wall-clock seconds per parameter update.
 
-``curves.csv``, one row per run and logged step:
+``curves``, one row per run and logged step:
 
-- ``suite``, ``key``, ``variant``, ``seq_len``, ``seed``: as in ``runs.csv``.
+- ``suite``, ``key``, ``variant``, ``seq_len``, ``seed``: as in ``runs``.
 - ``step``: parameter updates made so far (0 is the initial network).
 - ``train_loss``: mean training-batch loss of the updates since the previous
-  logged step (empty at step 0).
+  logged step (missing at step 0).
 - ``test_loss``: loss on the held-out test set after ``step`` updates.
-- ``grad_norm``: mean global gradient norm over the same updates, before the
-  remedies.
+- ``metric_<metric>``: the metric on the held-out test set after ``step`` updates.
+- ``grad_norm``: mean global gradient norm over the updates since the previous
+  logged step, before the remedies (missing at step 0).
 - ``grad_norm_after``: the same after the remedies transformed the gradient.
+- ``recurrent_norm``: ||W_hh||_2, the largest singular value of the recurrent
+  weights, after ``step`` updates.
+- ``spectral_radius``: largest modulus of an eigenvalue of W_hh after ``step``
+  updates; missing for gated cells.
 """
 
 from __future__ import annotations
 
 import csv
+import json
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
-from rnnbench.report.analysis import final_profile, fit_decay_factor, init_profile
+from rnnbench.report.analysis import (
+    criterion_names,
+    final_profile,
+    init_profile,
+    k_hat,
+    metric_names,
+    state_names,
+)
 from rnnbench.results import RunResult
 from rnnbench.spec import PluginRef
 from rnnbench.store import Store
 
-RUN_COLUMNS = [
-    "suite", "key", "variant", "cell", "activation", "remedies", "hidden_size", "seq_len",
-    "seed", "task", "optimizer", "learning_rate", "steps", "batch_size", "dtype", "status",
-    "message", "steps_done", "final_train_loss", "final_test_loss", "baseline",
-    "k_hat_init", "k_hat_final", "wall_time_s", "seconds_per_step",
+RUN_COLUMNS_START = [
+    "suite", "key", "variant", "cell", "activation", "init", "remedies", "hidden_size",
+    "seq_len", "seed", "task", "optimizer", "learning_rate", "steps", "batch_size", "dtype",
+    "flush_to_zero", "status", "message", "steps_done", "final_train_loss", "final_test_loss",
 ]  # fmt: skip
-CURVE_COLUMNS = [
-    "suite", "key", "variant", "seq_len", "seed",
-    "step", "train_loss", "test_loss", "grad_norm", "grad_norm_after",
-]  # fmt: skip
+RUN_COLUMNS_END = ["wall_time_s", "seconds_per_step"]
+CURVE_COLUMNS_START = ["suite", "key", "variant", "seq_len", "seed", "step", "train_loss", "test_loss"]
+CURVE_COLUMNS_END = ["grad_norm", "grad_norm_after", "recurrent_norm", "spectral_radius"]
 
 
 def format_ref(ref: PluginRef) -> str:
@@ -73,19 +111,47 @@ def format_ref(ref: PluginRef) -> str:
     return f"{ref.name}({params})" if params else ref.name
 
 
-def _k_hat(profile) -> float | None:
-    return fit_decay_factor(profile.norms) if profile else None
+def run_columns(results: Sequence[RunResult]) -> list[str]:
+    """The columns of the runs table for these results, in order."""
+    metrics, states = metric_names(results), state_names(results)
+    columns = [
+        *RUN_COLUMNS_START,
+        *(f"final_{m}" for m in metrics),
+        "baseline",
+        *(f"baseline_{m}" for m in metrics),
+        *(f"solved_{c}" for c in criterion_names(results)),
+        "steps_to_solve",
+        "k_hat_init",
+        "k_hat_final",
+        *(f"k_hat_{s}_{when}" for s in states for when in ("init", "final")),
+        "bound_init",
+        "bound_final",
+        *RUN_COLUMNS_END,
+    ]
+    return list(dict.fromkeys(columns))  # a metric named like a fixed column adds none
 
 
-def run_row(suite_name: str, r: RunResult) -> dict:
-    """The ``runs.csv`` row of one run."""
+def curve_columns(results: Sequence[RunResult]) -> list[str]:
+    """The columns of the curves table for these results, in order."""
+    return [*CURVE_COLUMNS_START, *(f"metric_{m}" for m in metric_names(results)), *CURVE_COLUMNS_END]
+
+
+def _clean(value):
+    """A non-finite float as None (missing); anything else unchanged."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def run_row(suite_name: str, r: RunResult, columns: Sequence[str]) -> dict:
+    """The runs-table row of one run, with exactly ``columns`` as keys."""
     v, train = r.spec.variant, r.spec.train
-    return {
+    init, final = init_profile(r), final_profile(r)
+    row = {
         "suite": suite_name,
         "key": r.key,
         "variant": v.name,
         "cell": v.cell,
         "activation": v.activation,
+        "init": v.init,
         "remedies": ";".join(format_ref(m) for m in v.remedies),
         "hidden_size": v.hidden_size,
         "seq_len": r.spec.seq_len,
@@ -96,62 +162,121 @@ def run_row(suite_name: str, r: RunResult) -> dict:
         "steps": train.steps,
         "batch_size": train.batch_size,
         "dtype": train.dtype,
+        "flush_to_zero": train.flush_to_zero,
         "status": r.status,
         "message": r.message,
         "steps_done": r.steps_done,
         "final_train_loss": r.final_train_loss,
         "final_test_loss": r.final_test_loss,
         "baseline": r.baseline,
-        "k_hat_init": _k_hat(init_profile(r)),
-        "k_hat_final": _k_hat(final_profile(r)),
+        "steps_to_solve": r.steps_to_solve,
+        "k_hat_init": k_hat(init),
+        "k_hat_final": k_hat(final),
+        "bound_init": init.bound if init else None,
+        "bound_final": final.bound if final else None,
         "wall_time_s": r.wall_time_s,
         "seconds_per_step": r.seconds_per_step,
     }
+    for column in columns:
+        if column in row:
+            continue
+        for prefix, source in (
+            ("final_", r.final_metrics),
+            ("baseline_", r.baseline_metrics),
+            ("solved_", r.solved),
+        ):
+            if column.startswith(prefix):
+                row[column] = source.get(column.removeprefix(prefix))
+                break
+        else:  # k_hat_<state>_<when>
+            state, when = column.removeprefix("k_hat_").rsplit("_", 1)
+            row[column] = k_hat(init if when == "init" else final, state)
+    return {c: _clean(row[c]) for c in columns}
 
 
-def curve_rows(suite_name: str, r: RunResult) -> list[dict]:
-    """The ``curves.csv`` rows of one run, one per logged step."""
+def curve_rows(suite_name: str, r: RunResult, columns: Sequence[str]) -> list[dict]:
+    """The curves-table rows of one run, one per logged step, with exactly
+    ``columns`` as keys."""
     c = r.curves
-    return [
-        {
+    n = len(c.step)
+
+    def at(values, i):
+        return values[i] if i < len(values) else None
+
+    rows = []
+    for i in range(n):
+        row = {
             "suite": suite_name,
             "key": r.key,
             "variant": r.spec.variant.name,
             "seq_len": r.spec.seq_len,
             "seed": r.spec.seed,
-            "step": step,
-            "train_loss": train,
-            "test_loss": test,
-            "grad_norm": before,
-            "grad_norm_after": after,
+            "step": c.step[i],
+            "train_loss": at(c.train_loss, i),
+            "test_loss": at(c.test_loss, i),
+            "grad_norm": at(c.grad_norm, i),
+            "grad_norm_after": at(c.grad_norm_after, i),
+            "recurrent_norm": at(c.recurrent_norm, i),
+            "spectral_radius": at(c.spectral_radius, i),
         }
-        for step, train, test, before, after in zip(
-            c.step, c.train_loss, c.test_loss, c.grad_norm, c.grad_norm_after, strict=True
-        )
-    ]
+        for column in columns:
+            if column.startswith("metric_") and column not in row:
+                row[column] = at(c.test_metrics.get(column.removeprefix("metric_"), []), i)
+        rows.append({col: _clean(row[col]) for col in columns})
+    return rows
 
 
-def _write(path: Path, columns: list[str], rows: list[dict]) -> Path:
+def tables(results_dir: str | Path) -> dict[str, tuple[list[str], list[dict]]]:
+    """The two tables of the suite stored in ``results_dir``:
+    {"runs": (columns, rows), "curves": (columns, rows)}."""
+    store = Store(results_dir)
+    suite = store.load_suite()
+    results = store.results()
+    runs, curves = run_columns(results), curve_columns(results)
+    return {
+        "runs": (runs, [run_row(suite.name, r, runs) for r in results]),
+        "curves": (curves, [row for r in results for row in curve_rows(suite.name, r, curves)]),
+    }
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict]) -> Path:
+    """Write one table as CSV with a header line."""
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer = csv.DictWriter(fh, fieldnames=list(columns))
         writer.writeheader()
         writer.writerows(rows)  # csv writes None as an empty cell
     return path
 
 
-def export_csv(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
-    """Write ``runs.csv`` and ``curves.csv`` for the suite stored in
-    ``results_dir`` into ``out_dir``; return their paths."""
-    store = Store(results_dir)
-    suite = store.load_suite()
-    results = store.results()
+def write_json(path: Path, columns: Sequence[str], rows: Sequence[dict]) -> Path:
+    """Write one table as a JSON array of records, one record per line."""
+    lines = [json.dumps({c: row[c] for c in columns}, allow_nan=False) for row in rows]
+    path.write_text("[\n" + ",\n".join(lines) + "\n]\n", encoding="utf-8")
+    return path
+
+
+WRITERS = {"csv": write_csv, "json": write_json}
+
+
+def export_results(
+    results_dir: str | Path, out_dir: str | Path, formats: Sequence[str] = ("csv", "json")
+) -> list[Path]:
+    """Write the runs and curves tables of the suite stored in ``results_dir``
+    into ``out_dir`` in each of ``formats`` (csv, json); return the paths
+    written (runs.csv, curves.csv, runs.json, curves.json by default)."""
+    unknown = set(formats) - set(WRITERS)
+    if unknown:
+        raise ValueError(f"unknown export format(s): {', '.join(sorted(unknown))}")
+    data = tables(results_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return [
-        _write(out_dir / "runs.csv", RUN_COLUMNS, [run_row(suite.name, r) for r in results]),
-        _write(
-            out_dir / "curves.csv",
-            CURVE_COLUMNS,
-            [row for r in results for row in curve_rows(suite.name, r)],
-        ),
+        WRITERS[fmt](out_dir / f"{name}.{fmt}", columns, rows)
+        for fmt in formats
+        for name, (columns, rows) in data.items()
     ]
+
+
+def export_csv(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """Write ``runs.csv`` and ``curves.csv`` only; return their paths."""
+    return export_results(results_dir, out_dir, formats=("csv",))

@@ -1,41 +1,58 @@
-"""The report's figures: loss curves and gradient-decay profiles, written as PNG.
+"""The report's figures, each built from stored results as a matplotlib Figure.
 
-Figures are built as standalone ``Figure`` objects on an Agg canvas, so no
-pyplot state is created and nothing needs closing. Each variant is drawn in the
-tab10 colour of its index in ``suite.variants``, the same in every figure.
+Figures are standalone ``Figure`` objects on an Agg canvas, so no pyplot state
+is created and nothing needs closing; ``save`` writes one as PNG. Each variant
+is drawn in the colour of its index in ``suite.variants`` (``variant_colour``),
+the same in every figure and in the page's tables. A y axis is logarithmic when
+its values are positive and span more than one and a half decades
+(``LOG_SPAN``); gradient norms and decay profiles always are. Legends sit
+outside the panels so that they never cover data.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from rnnbench.report.analysis import (
-    aggregate,
-    final_profile,
-    fit_decay_factor,
+    finished,
     init_profile,
-    mean_present,
+    final_profile,
+    metric_names,
     runs_of,
+    state_names,
 )
+from rnnbench.report.asv_history import AsvPoint
+from rnnbench.report.stats import geometric_over_seeds, mean, over_seeds
 from rnnbench.results import RunResult
 from rnnbench.spec import SuiteSpec
 
 DPI = 100
-PANEL_SIZE = (4.5, 3.8)
-BASELINE_LABEL = "baseline (input-blind)"
+PANEL = (4.6, 3.2)  # inches per panel
+LOG_SPAN = 30.0  # a positive axis spanning more than this ratio (1.5 decades) is drawn on a log scale
+BASELINE_STYLE = {"color": "grey", "ls": "--", "lw": 1.2}
+HAT_K = r"$\hat{k}$"
+
+
+# --- shared pieces --------------------------------------------------------------
 
 
 def variant_colour(suite: SuiteSpec, name: str):
-    """The colour of a variant: tab10 at its index in the suite."""
-    index = [v.name for v in suite.variants].index(name)
-    return colormaps["tab10"](index % 10)
+    """The colour of a variant: tab10 at its index in the suite (tab20 for a
+    suite of more than ten variants)."""
+    names = [v.name for v in suite.variants]
+    palette = "tab10" if len(names) <= 10 else "tab20"
+    return colormaps[palette](names.index(name) % 20)
 
 
 def _label(text: str) -> str:
@@ -44,134 +61,516 @@ def _label(text: str) -> str:
     return " " + text if text.startswith("_") else text
 
 
-def _panels(suite: SuiteSpec, sharey: bool) -> tuple[Figure, list]:
-    n = len(suite.seq_lens)
-    fig = Figure(figsize=(PANEL_SIZE[0] * n, PANEL_SIZE[1]), layout="constrained")
+def _figure(nrows: int, ncols: int, sharey: bool | str = False, size=PANEL) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, n, sharey=sharey, squeeze=False)[0]
-    for ax, seq_len in zip(axes, suite.seq_lens):
-        ax.set_title(f"sequence length T = {seq_len}")
+    axes = fig.subplots(nrows, ncols, sharey=sharey, squeeze=False)
+    for ax in axes.flat:
         ax.grid(True, alpha=0.3)
-    return fig, list(axes)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, distances
+    return fig, axes
 
 
-def _line(ax, x, y, **style) -> None:
+def _length_titles(axes_row, suite: SuiteSpec) -> None:
+    for ax, seq_len in zip(axes_row, suite.seq_lens):
+        ax.set_title(f"sequence length T = {seq_len}")
+
+
+def _wants_log(values: Sequence[float]) -> bool:
+    """Whether positive values spanning more than LOG_SPAN call for a log axis."""
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    return bool(len(v)) and v.min() > 0 and v.max() / v.min() > LOG_SPAN
+
+
+def _line(ax: Axes, x, y, **style) -> None:
     """Plot a line; a lone point gets a marker so that it is seen."""
     ax.plot(x, y, marker="o" if len(x) == 1 else None, markersize=4, **style)
 
 
-def _no_data(ax) -> None:
-    ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color="grey")
+def _no_data(ax: Axes, text: str = "no data") -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="grey")
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def _variant_handles(suite: SuiteSpec, lw: float = 2.0) -> list[Line2D]:
+    return [
+        Line2D([], [], color=variant_colour(suite, v.name), lw=lw, label=_label(v.name))
+        for v in suite.variants
+    ]
+
+
+def _bottom_legend(fig: Figure, handles: list, ncols: int | None = None) -> None:
+    fig.legend(handles=handles, loc="outside lower center", ncols=ncols or min(len(handles), 4),
+               fontsize="small", frameon=False)
+
+
+def _legend_columns(suite: SuiteSpec) -> int:
+    """Columns of a legend under a row of panels, one per sequence length: as
+    many as fit under them."""
+    return 2 if len(suite.seq_lens) == 1 else 3
+
+
+def _mark_diverged(ax: Axes, suite: SuiteSpec, runs: Sequence[RunResult]) -> bool:
+    """A cross at the top of the panel at the last step of each diverged run;
+    whether there was one."""
+    marked = False
+    for r in runs:
+        if r.status == "diverged":
+            ax.plot([r.steps_done], [1.0], transform=ax.get_xaxis_transform(), marker="x",
+                    ms=8, mew=2, clip_on=False, color=variant_colour(suite, r.spec.variant.name))
+            marked = True
+    return marked
+
+
+DIVERGED_HANDLE = Line2D([], [], color="black", lw=0, marker="x", mew=2,
+                         label="diverged (at its last step)")
+
+
+def _tidy_log_axes(fig: Figure) -> None:
+    """On a log y axis spanning less than two decades, label ticks at 1, 2 and 5
+    times powers of ten in plain numbers instead of crowded minor-tick labels."""
+    for ax in fig.axes:
+        if ax.get_visible() and ax.get_yscale() == "log":
+            lo, hi = ax.get_ylim()
+            if lo > 0 and hi / lo < 100:
+                ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def save(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` as PNG to ``path`` and return the path."""
+    _tidy_log_axes(fig)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     return path
 
 
-def loss_figure(suite: SuiteSpec, results: Sequence[RunResult], path: str | Path) -> Path:
-    """Test loss (solid, mean over seeds, band min..max) and training loss
-    (dotted, mean) against step, one panel per sequence length, with the task
-    baseline dashed; log y axis when the values span more than two decades.
+# --- convergence ----------------------------------------------------------------
 
-    The y axis stops at ten times the larger of the initial loss and the
-    baseline, so that an exploding run does not flatten every other curve; a
-    run that diverged is marked with a cross at the top, at its last step.
+
+def _curve(r: RunResult, quantity: str) -> tuple[list[int], list[float | None]]:
+    """(steps, values) of a run's test loss, training loss or a metric."""
+    c = r.curves
+    if quantity == "test loss":
+        return c.step, c.test_loss
+    if quantity == "training loss":
+        return c.step, c.train_loss
+    return c.step, c.test_metrics.get(quantity, [])
+
+
+def _baseline(results: Sequence[RunResult], quantity: str) -> float | None:
+    """Mean over runs of the input-blind baseline of the loss or of a metric."""
+    if quantity == "test loss":
+        return mean(r.baseline for r in results)
+    return mean(r.baseline_metrics.get(quantity) for r in results)
+
+
+def _limits(core: Sequence[float], edges: Sequence[float], log: bool) -> tuple:
+    """Axis limits that show the ``core`` values (means, baselines) with a
+    margin, widened to show the ``edges`` (interval bounds) but by at most a
+    decade on a log axis, or half the core range on a linear one: a band from
+    two seeds can be very wide, and is then cut at the axis."""
+    core = [v for v in core if np.isfinite(v) and (v > 0 or not log)]
+    if not core:
+        return None, None
+    lo, hi = min(core), max(core)
+    edges = [v for v in edges if np.isfinite(v) and (v > 0 or not log)]
+    if log:
+        lo, hi = max(min(edges, default=lo), lo / 10), min(max(edges, default=hi), hi * 10)
+        return min(lo, min(core)) / 1.3, max(hi, max(core)) * 1.3
+    span = hi - lo
+    lo = min(max(min(edges, default=lo), lo - span / 2), lo)
+    hi = max(min(max(edges, default=hi), hi + span / 2), hi)
+    pad = 0.05 * (hi - lo) if hi > lo else max(abs(hi) * 0.1, 0.1)
+    return lo - pad, hi + pad
+
+
+def _seed_band(series, log: bool):
+    """(x, mean, lo, hi) over seeds: the arithmetic mean and t-interval, or on
+    a log axis those of the log values, transformed back (a geometric mean)."""
+    if not log:
+        x, _, m, lo, hi = over_seeds(series)
+        return x, m, lo, hi
+    logged = [(xs, [math.log(v) if v is not None and v > 0 else None for v in ys]) for xs, ys in series]
+    x, _, m, lo, hi = over_seeds(logged)
+    return x, np.exp(m), np.exp(lo), np.exp(hi)
+
+
+def convergence_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure:
+    """Test loss and each task metric against step: one row per quantity, one
+    panel per sequence length. Per variant the mean over seeds (solid) with a
+    95% t-interval band over the seeds present at each step, the training loss
+    as a dotted mean, the input-blind baseline dashed grey.
+
+    A row is drawn on a log axis when its means span more than LOG_SPAN; there
+    the mean and interval are those of the log values (a geometric mean). The
+    y axis covers the curves of the runs that finished, the baseline and the
+    bands, with some headroom, so that an exploding run does not flatten every
+    other curve: it leaves at the top, and a cross marks its last step. Bands
+    are cut at zero when every value is non-negative.
     """
-    fig, axes = _panels(suite, sharey=True)
-    plotted: list[np.ndarray] = []
-    for ax, seq_len in zip(axes, suite.seq_lens):
-        drawn = False
-        for variant in suite.variants:
-            runs = runs_of(results, seq_len, variant.name)
-            colour = variant_colour(suite, variant.name)
-            x, mean, lo, hi = aggregate([(r.curves.step, r.curves.test_loss) for r in runs])
-            if len(x):
-                _line(ax, x, mean, color=colour, lw=1.8)
-                ax.fill_between(x, lo, hi, color=colour, alpha=0.2, lw=0)
-                plotted += [lo, hi]
-            x, mean, _, _ = aggregate([(r.curves.step, r.curves.train_loss) for r in runs])
-            if len(x):
-                _line(ax, x, mean, color=colour, lw=1.0, ls=":")
-                plotted.append(mean)
-            drawn = drawn or bool(runs)
-        baseline = mean_present(r.baseline for r in results if r.spec.seq_len == seq_len)
-        if baseline is not None:
-            ax.axhline(baseline, color="grey", ls="--", lw=1.2)
-            plotted.append(np.array([baseline]))
-        if not drawn:
-            _no_data(ax)
-        ax.set_xlabel("step (parameter updates)")
-    axes[0].set_ylabel("loss")
-    values = np.concatenate(plotted) if plotted else np.array([])
-    values = values[np.isfinite(values)]
-    start = [r.curves.test_loss[0] for r in results if r.curves.test_loss]
-    start += [r.baseline for r in results]
-    ceiling = 10 * max((v for v in start if v is not None), default=np.inf)
-    if len(values) and values.min() > 0 and min(values.max(), ceiling) / values.min() > 100:
-        axes[0].set_yscale("log")
-    if np.isfinite(ceiling) and len(values) and values.max() > ceiling:
-        axes[0].set_ylim(top=ceiling)
-    for ax, seq_len in zip(axes, suite.seq_lens):
-        for r in results:
-            if r.spec.seq_len == seq_len and r.status == "diverged":
-                ax.plot([r.steps_done], [1.0], transform=ax.get_xaxis_transform(), marker="x",
-                        ms=9, mew=2, clip_on=False, color=variant_colour(suite, r.spec.variant.name))
-    handles = [
-        Line2D([], [], color=variant_colour(suite, v.name), lw=1.8, label=_label(v.name))
-        for v in suite.variants
-    ] + [
-        Line2D([], [], color="black", lw=1.8, label="test loss: mean, band min..max over seeds"),
-        Line2D([], [], color="black", lw=1.0, ls=":", label="training loss: mean over seeds"),
-        Line2D([], [], color="grey", lw=1.2, ls="--", label=BASELINE_LABEL),
-        Line2D([], [], color="black", lw=0, marker="x", mew=2, label="diverged (at its last step)"),
-    ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="small", frameon=False)
-    return _save(fig, path)
-
-
-def _mean_profile(profiles) -> np.ndarray:
-    """Mean over seeds of the norms at each distance d (index); NaN where no
-    seed has a positive value."""
-    x, mean, _, _ = aggregate([(range(len(p.norms)), p.norms) for p in profiles if p])
-    profile = np.full(int(x.max()) + 1 if len(x) else 0, np.nan)
-    profile[x.astype(int)] = np.where(mean > 0, mean, np.nan)
-    return profile
-
-
-def decay_figure(suite: SuiteSpec, results: Sequence[RunResult], path: str | Path) -> Path:
-    """Gradient norm against distance T - t on a log axis, one panel per
-    sequence length: per variant the mean over seeds of the profile at
-    initialisation (dashed) and after training (solid); the legend gives the
-    per-step factor k-hat fitted to the plotted final profile."""
-    fig, axes = _panels(suite, sharey=False)
-    for ax, seq_len in zip(axes, suite.seq_lens):
-        handles = []
-        for variant in suite.variants:
-            runs = runs_of(results, seq_len, variant.name)
-            colour = variant_colour(suite, variant.name)
-            init = _mean_profile(init_profile(r) for r in runs)
-            if len(init):
-                _line(ax, np.arange(len(init)), init, color=colour, lw=1.2, ls="--")
-            final = _mean_profile(final_profile(r) for r in runs)
-            if len(final):
-                _line(ax, np.arange(len(final)), final, color=colour, lw=1.8)
-            k_hat = fit_decay_factor(list(final))
-            k_text = "n/a" if k_hat is None else f"{k_hat:.3g}"
-            label = _label(variant.name) + rf"  ($\hat{{k}}$ = {k_text})"
-            handles.append(Line2D([], [], color=colour, lw=1.8, label=label))
-        handles += [
-            Line2D([], [], color="black", lw=1.2, ls="--", label="at initialisation"),
-            Line2D([], [], color="black", lw=1.8, label="after training"),
+    quantities = ["test loss", *metric_names(results)]
+    fig, axes = _figure(len(quantities), len(suite.seq_lens), sharey="row")
+    _length_titles(axes[0], suite)
+    any_diverged = False
+    done = finished(results)
+    for row, quantity in zip(axes, quantities):
+        kept = [v for r in done for v in _curve(r, quantity)[1] if v is not None]
+        kept += [v for v in [_baseline(results, quantity)] if v is not None]
+        if quantity == "test loss":
+            kept += [v for r in done for v in _curve(r, "training loss")[1] if v is not None]
+        if not kept:  # no run finished: up to ten times the initial values
+            kept = [10 * abs(v) for r in results for v in _curve(r, quantity)[1][:1] if v is not None]
+        ceiling = max(kept) if kept else math.inf
+        means = [
+            v
+            for seq_len in suite.seq_lens
+            for variant in suite.variants
+            for v in over_seeds([_curve(r, quantity) for r in runs_of(results, seq_len, variant.name)])[2]
+            if v <= ceiling
         ]
+        log = _wants_log(means)
+        edges: list[float] = []
+        core: list[float] = []  # the drawn means and the baselines
+        nonnegative = all(v >= 0 for v in kept + means)
+        for ax, seq_len in zip(row, suite.seq_lens):
+            cell_runs = [r for r in results if r.spec.seq_len == seq_len]
+            for variant in suite.variants:
+                runs = runs_of(results, seq_len, variant.name)
+                colour = variant_colour(suite, variant.name)
+                x, m, lo, hi = _seed_band([_curve(r, quantity) for r in runs], log)
+                if len(x):
+                    _line(ax, x, m, color=colour, lw=1.8)
+                    if nonnegative:
+                        lo = np.maximum(lo, 0.0)
+                    ax.fill_between(x, lo, hi, color=colour, alpha=0.15, lw=0)
+                    core += [v for v in m if np.isfinite(v) and v <= ceiling]
+                    edges += [v for v in (*lo, *hi) if np.isfinite(v) and v <= ceiling]
+                if quantity == "test loss":
+                    x, m, _, _ = _seed_band([_curve(r, "training loss") for r in runs], log)
+                    if len(x):
+                        _line(ax, x, m, color=colour, lw=1.0, ls=":")
+                        core += [v for v in m if np.isfinite(v) and v <= ceiling]
+            baseline = _baseline(cell_runs, quantity)
+            if baseline is not None:
+                ax.axhline(baseline, **BASELINE_STYLE)
+                core.append(baseline)
+            if not cell_runs:
+                _no_data(ax)
+            any_diverged |= _mark_diverged(ax, suite, cell_runs)
+            ax.set_xlabel("step (parameter updates)")
+        if log:
+            row[0].set_yscale("log")
+        row[0].set_ylim(*_limits(core, edges, log))
+        row[0].set_ylabel(quantity + ("\n(log axis, geometric means)" if log else ""))
+    handles = _variant_handles(suite) + [
+        Line2D([], [], color="black", lw=1.8, label="held-out set: mean over seeds"),
+        Patch(color="black", alpha=0.15, lw=0, label="95% t-interval of the mean"),
+        Line2D([], [], color="black", lw=1.0, ls=":", label="training loss: mean over seeds"),
+        Line2D([], [], label="input-blind baseline", **BASELINE_STYLE),
+    ]
+    if any_diverged:
+        handles.append(DIVERGED_HANDLE)
+    _bottom_legend(fig, handles, ncols=_legend_columns(suite))
+    return fig
+
+
+# --- gradient decay -------------------------------------------------------------
+
+
+def _mean_profile(norms: Sequence[Sequence[float | None]]) -> tuple[np.ndarray, np.ndarray]:
+    """Geometric mean over seeds of the norms at each distance d (index)."""
+    d, g, _, _ = geometric_over_seeds([(range(len(n)), n) for n in norms])
+    return d, g
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "\u2013" if value is None else f"{value:.{digits}g}"
+
+
+def decay_figure(suite: SuiteSpec, results: Sequence[RunResult], rows: Sequence[dict]) -> Figure:
+    """The gradient-decay profile ||dL_T/dh_{T-d}|| against the distance d on a
+    log axis, one panel per sequence length: per variant the geometric mean over
+    seeds at initialisation (dashed) and at the end of training (solid). Each
+    panel's legend gives k-hat and the bound ||W_hh||_2 max|f'|, at
+    initialisation -> at the end, as in the summary table (``rows``); the bound
+    is "n/a" for gated cells. Cells with other states (the LSTM's c) get a
+    second row of panels with the profile of that state, its k-hat beside it.
+    """
+    states = state_names(results)
+    kinds = [None, *states]
+    fig, axes = _figure(len(kinds), len(suite.seq_lens))
+    _length_titles(axes[0], suite)
+    by_cell = {(row["seq_len"], row["variant"]): row for row in rows}
+    for row_axes, state in zip(axes, kinds):
+        for ax, seq_len in zip(row_axes, suite.seq_lens):
+            handles = []
+            for variant in suite.variants:
+                runs = runs_of(results, seq_len, variant.name)
+                colour = variant_colour(suite, variant.name)
+                drawn = False
+                for profile_of, style in ((init_profile, "--"), (final_profile, "-")):
+                    profiles = [profile_of(r) for r in runs]
+                    norms = [
+                        p.norms if state is None else p.state_norms[state]
+                        for p in profiles
+                        if p is not None and (state is None or state in p.state_norms)
+                    ]
+                    d, g = _mean_profile(norms)
+                    if len(d):
+                        _line(ax, d, g, color=colour, lw=1.8 if style == "-" else 1.2, ls=style)
+                        drawn = True
+                if not drawn:
+                    continue
+                row = by_cell[(seq_len, variant.name)]
+                if state is None:
+                    k = f"{_fmt(row['k_hat_init'])} \u2192 {_fmt(row['k_hat_final'])}"
+                    bound = (
+                        "n/a" if row["bound_init"] is None and row["bound_final"] is None
+                        else f"{_fmt(row['bound_init'])} \u2192 {_fmt(row['bound_final'])}"
+                    )
+                    text = f"{_label(variant.name)}: {HAT_K} {k}, bound {bound}"
+                else:
+                    k = (f"{_fmt(row['state_k_hat_init'].get(state))} \u2192 "
+                         f"{_fmt(row['state_k_hat_final'].get(state))}")
+                    text = f"{_label(variant.name)}: {HAT_K} {k}"
+                handles.append(Line2D([], [], color=colour, lw=1.8, label=text))
+            if ax.lines:
+                ax.set_yscale("log")
+                ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                          fontsize="small", frameon=False)
+            else:
+                _no_data(ax)
+            ax.set_xlabel("distance back in time  d = T \u2212 t")
+        name = "h" if state is None else state
+        row_axes[0].set_ylabel(f"||dL_T / d{name}_t||  ({'hidden' if state is None else 'cell'} state)")
+    fig.legend(
+        handles=[
+            Line2D([], [], color="black", lw=1.2, ls="--", label="at initialisation"),
+            Line2D([], [], color="black", lw=1.8, label="at the end of training"),
+        ],
+        loc="outside upper center", ncols=2, fontsize="small", frameon=False,
+    )
+    return fig
+
+
+# --- success --------------------------------------------------------------------
+
+
+def success_figure(suite: SuiteSpec, rows: Sequence[dict]) -> Figure | None:
+    """The fraction of seeds that meet the task's main criterion at the end of
+    training, against sequence length, per variant (markers joined by lines,
+    nudged sideways so that equal rates stay visible). None when the task has
+    no success criterion."""
+    criterion = next((row["criterion"] for row in rows if row["criterion"]), None)
+    if criterion is None:
+        return None
+    width = max(PANEL[0], 1.2 * len(suite.seq_lens) + 2.5)
+    fig, axes = _figure(1, 1, size=(width, PANEL[1]))
+    ax = axes[0, 0]
+    n = len(suite.variants)
+    for i, variant in enumerate(suite.variants):
+        offset = (i - (n - 1) / 2) * min(0.08, 0.5 / n)
+        points = [
+            (j + offset, row["success_rate"])
+            for j, seq_len in enumerate(suite.seq_lens)
+            for row in rows
+            if row["variant"] == variant.name and row["seq_len"] == seq_len
+            and row["success_rate"] is not None
+        ]
+        if points:
+            x, y = zip(*points)
+            ax.plot(x, y, marker="o", ms=6, lw=1.5, color=variant_colour(suite, variant.name))
+    ax.set_xticks(range(len(suite.seq_lens)), [str(t) for t in suite.seq_lens])
+    ax.set_xlim(-0.5, len(suite.seq_lens) - 0.5)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("sequence length T")
+    ax.set_ylabel("fraction of seeds solved")
+    ax.set_title(f"success: '{_label(criterion)}' at the end of training", fontsize="medium")
+    fig.legend(handles=_variant_handles(suite, lw=1.5), loc="outside right center",
+               fontsize="small", frameon=False)
+    return fig
+
+
+# --- gradient norm and W_hh over training ---------------------------------------
+
+
+def grad_norm_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure:
+    """The global gradient norm over training on a log axis, one panel per
+    sequence length: per variant the geometric mean over seeds of the mean norm
+    of the updates since the previous log, before the remedies (solid, band =
+    min..max over seeds) and after them (dashed, drawn only where a remedy
+    changed it, e.g. clipping)."""
+    fig, axes = _figure(1, len(suite.seq_lens), sharey=True)
+    _length_titles(axes[0], suite)
+    any_after = any_diverged = False
+    for ax, seq_len in zip(axes[0], suite.seq_lens):
+        cell_runs = [r for r in results if r.spec.seq_len == seq_len]
+        for variant in suite.variants:
+            runs = runs_of(results, seq_len, variant.name)
+            colour = variant_colour(suite, variant.name)
+            x, g, lo, hi = geometric_over_seeds([(r.curves.step, r.curves.grad_norm) for r in runs])
+            if len(x):
+                _line(ax, x, g, color=colour, lw=1.6)
+                ax.fill_between(x, lo, hi, color=colour, alpha=0.15, lw=0)
+            changed = any(
+                a is not None and b is not None and not math.isclose(a, b, rel_tol=1e-9)
+                for r in runs
+                for a, b in zip(r.curves.grad_norm, r.curves.grad_norm_after)
+            )
+            if changed:
+                xa, ga, _, _ = geometric_over_seeds(
+                    [(r.curves.step, r.curves.grad_norm_after) for r in runs]
+                )
+                _line(ax, xa, ga, color=colour, lw=1.3, ls="--")
+                any_after = True
+        any_diverged |= _mark_diverged(ax, suite, cell_runs)
         if ax.lines:
             ax.set_yscale("log")
         else:
             _no_data(ax)
-        ax.set_xlabel("distance back in time  d = T - t")
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.18),
-                  fontsize="small", frameon=False)
-    axes[0].set_ylabel("gradient norm  ||dL_T / dh_t||")
-    return _save(fig, path)
+        ax.set_xlabel("step (parameter updates)")
+    axes[0, 0].set_ylabel("global gradient norm")
+    handles = _variant_handles(suite) + [
+        Line2D([], [], color="black", lw=1.6, label="before the remedies: geometric mean over seeds"),
+        Patch(color="black", alpha=0.15, lw=0, label="min..max over seeds"),
+    ]
+    if any_after:
+        handles.append(Line2D([], [], color="black", lw=1.3, ls="--", label="after the remedies"))
+    if any_diverged:
+        handles.append(DIVERGED_HANDLE)
+    _bottom_legend(fig, handles, ncols=_legend_columns(suite))
+    return fig
+
+
+def recurrent_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure:
+    """||W_hh||_2 (largest singular value, solid) and the spectral radius of
+    W_hh (dashed; vanilla cells only) over training, mean over seeds, one panel
+    per sequence length, with 1 marked: the edge between a linear recurrence
+    that shrinks and one that grows."""
+    fig, axes = _figure(1, len(suite.seq_lens), sharey=True)
+    _length_titles(axes[0], suite)
+    values: list[float] = []
+    any_radius = any_diverged = False
+    for ax, seq_len in zip(axes[0], suite.seq_lens):
+        cell_runs = [r for r in results if r.spec.seq_len == seq_len]
+        for variant in suite.variants:
+            runs = runs_of(results, seq_len, variant.name)
+            colour = variant_colour(suite, variant.name)
+            for attr, style in (("recurrent_norm", "-"), ("spectral_radius", "--")):
+                x, _, m, _, _ = over_seeds([(r.curves.step, getattr(r.curves, attr)) for r in runs])
+                if len(x):
+                    _line(ax, x, m, color=colour, lw=1.6 if style == "-" else 1.2, ls=style)
+                    values += list(m)
+                    any_radius |= attr == "spectral_radius"
+        ax.axhline(1.0, color="grey", lw=1.0, ls=":")
+        any_diverged |= _mark_diverged(ax, suite, cell_runs)
+        if not cell_runs:
+            _no_data(ax)
+        ax.set_xlabel("step (parameter updates)")
+    if _wants_log(values + [1.0]):
+        axes[0, 0].set_yscale("log")
+    axes[0, 0].set_ylabel("norm and spectral radius of W_hh")
+    handles = _variant_handles(suite) + [
+        Line2D([], [], color="black", lw=1.6, label="||W_hh||_2 (largest singular value)"),
+    ]
+    if any_radius:
+        handles.append(Line2D([], [], color="black", lw=1.2, ls="--",
+                              label="spectral radius (vanilla cells)"))
+    handles.append(Line2D([], [], color="grey", lw=1.0, ls=":", label="1"))
+    if any_diverged:
+        handles.append(DIVERGED_HANDLE)
+    _bottom_legend(fig, handles, ncols=_legend_columns(suite))
+    return fig
+
+
+# --- timing ---------------------------------------------------------------------
+
+
+def timing_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure:
+    """Wall-clock time per training step in milliseconds, grouped by sequence length: per
+    variant a bar at the median over the finished runs and a dot for each run
+    (runs that diverged early are left out: their few steps are dominated by
+    setting up)."""
+    n = len(suite.variants)
+    width = max(PANEL[0], (0.35 * n + 0.6) * len(suite.seq_lens) + 2.5)
+    fig, axes = _figure(1, 1, size=(width, PANEL[1]))
+    ax = axes[0, 0]
+    bar = 0.8 / n
+    values: list[float] = []
+    for i, variant in enumerate(suite.variants):
+        colour = variant_colour(suite, variant.name)
+        for j, seq_len in enumerate(suite.seq_lens):
+            times = [
+                1e3 * r.seconds_per_step for r in finished(runs_of(results, seq_len, variant.name))
+                if r.seconds_per_step is not None and r.seconds_per_step > 0
+            ]
+            x = j - 0.4 + bar * (i + 0.5)
+            if not times:
+                ax.text(x, 0.02, "no finished run", transform=ax.get_xaxis_transform(), rotation=90,
+                        ha="center", va="bottom", fontsize="x-small", color="grey")
+                continue
+            ax.bar(x, float(np.median(times)), width=bar * 0.9, color=colour, alpha=0.75)
+            ax.plot([x] * len(times), times, ls="none", marker="o", ms=3.5,
+                    mfc="white", mec="black", mew=0.8)
+            values += times
+    if _wants_log(values):
+        ax.set_yscale("log")
+    if not values:
+        _no_data(ax)
+    ax.set_xticks(range(len(suite.seq_lens)), [str(t) for t in suite.seq_lens])
+    ax.set_xlim(-0.5, len(suite.seq_lens) - 0.5)
+    ax.set_xlabel("sequence length T")
+    ax.set_ylabel("milliseconds per step")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.grid(False, axis="x")
+    handles = _variant_handles(suite, lw=6) + [
+        Line2D([], [], ls="none", marker="o", ms=4, mfc="white", mec="black", label="one run"),
+    ]
+    fig.legend(handles=handles, loc="outside right center", fontsize="small", frameon=False)
+    return fig
+
+
+# --- asv history ----------------------------------------------------------------
+
+
+def asv_figure(points: Sequence[AsvPoint], max_panels: int = 8) -> Figure | None:
+    """Timing history across commits from asv results: one panel per timing
+    benchmark (the first ``max_panels`` by name), one line per parameter
+    combination (and machine/environment when there are several), commits in
+    order of their date on the x axis. None without any point."""
+    if not points:
+        return None
+    commits = list(dict.fromkeys(p.commit for p in sorted(points, key=lambda p: p.date_ms)))
+    where = {c: i for i, c in enumerate(commits)}
+    hosts = {(p.machine, p.env) for p in points}
+    benchmarks = sorted({p.benchmark for p in points})[:max_panels]
+    fig, axes = _figure(len(benchmarks), 1, size=(7.0, 3.2))  # legends go to the right
+    colours = colormaps["tab20"]
+    for ax, name in zip(axes.flat, benchmarks):
+        mine = [p for p in points if p.benchmark == name]
+        series: dict[tuple, list[AsvPoint]] = {}
+        for p in mine:
+            series.setdefault((p.params, p.machine, p.env), []).append(p)
+        for k, ((params, machine, env), pts) in enumerate(sorted(series.items())):
+            pts = sorted(pts, key=lambda p: where[p.commit])
+            label = params or "(no parameters)"
+            if len(hosts) > 1:
+                label += f" [{machine}, {env}]"
+            ax.plot([where[p.commit] for p in pts], [p.seconds for p in pts], marker="o", ms=3,
+                    lw=1.2, color=colours(k % 20), ls=("-", "--", ":")[(k // 20) % 3],
+                    label=_label(label))
+        if _wants_log([p.seconds for p in mine]):
+            ax.set_yscale("log")
+        ax.set_title(_label(name), fontsize="medium")
+        ax.set_ylabel("seconds")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+        ax.xaxis.set_major_formatter(FuncFormatter(
+            lambda v, _: commits[int(v)][:8] if v == int(v) and 0 <= v < len(commits) else ""
+        ))
+        ax.tick_params(axis="x", labelrotation=30, labelsize="small")
+        ax.set_xlim(-0.5, len(commits) - 0.5)
+        ax.set_xlabel("commit (oldest left)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="x-small", frameon=False)
+    return fig

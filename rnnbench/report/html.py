@@ -1,25 +1,115 @@
-"""The HTML report of one suite: a self-contained page with two figures beside it.
+"""The HTML report of one suite: a self-contained page with its figures beside it.
 
 The page is rendered from ``templates/index.html.j2`` with auto-escaping on, so
 text from the suite file (names, description, messages) is shown as text and
-never interpreted as markup. It references nothing outside its own folder.
+never interpreted as markup. It references nothing but the PNG files in its own
+folder and anchors within itself: no script, no stylesheet or font from
+elsewhere, so it opens from disk without a network.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from matplotlib.colors import to_hex
 
-from rnnbench.report.analysis import summarise
+from rnnbench.report import figures
+from rnnbench.report.analysis import (
+    RANKING_RULE,
+    environment,
+    main_criterion,
+    metric_names,
+    rank_variants,
+    summarise,
+)
+from rnnbench.report.asv_history import read_asv_results
 from rnnbench.report.export import format_ref
-from rnnbench.report.figures import decay_figure, loss_figure
+from rnnbench.report.stats import Interval
+from rnnbench.results import STATUSES
+from rnnbench.spec import SuiteSpec
 from rnnbench.store import Store
 
 TEMPLATES = Path(__file__).parent / "templates"
-LOSS_PNG = "loss.png"
-DECAY_PNG = "decay.png"
+
+
+@dataclass(frozen=True)
+class FigureInfo:
+    """A figure of the page: its file, heading, caption and text alternative."""
+
+    file: str
+    title: str
+    caption: str
+    alt: str
+
+
+FIGURES = {
+    "success": FigureInfo(
+        "success.png", "Success against sequence length",
+        "Fraction of the seeds that trained (every status but error) which meet the task's "
+        "main criterion at the end of training, per variant; points are nudged sideways so "
+        "that equal rates stay visible.",
+        "Success rate against sequence length, one line per variant.",
+    ),
+    "convergence": FigureInfo(
+        "convergence.png", "Convergence",
+        "Test loss and each task metric on the held-out set against step, one panel per "
+        "sequence length. Solid: mean over the seeds that have a finite value at that step; "
+        "band: 95% t-interval of that mean (mean \u00b1 t(0.975, n\u22121) \u00b7 s / \u221an, "
+        "s the sample standard deviation of the n seeds; absent where n = 1). On a log axis "
+        "(a row whose means span more than 1.5 decades) both are computed on the logarithms "
+        "of the values and transformed back: a geometric mean with its interval. Dotted: "
+        "training loss, mean over seeds. Dashed grey: the input-blind baseline. The y axis "
+        "covers the runs that finished; a run that explodes leaves it at the top, and a "
+        "cross marks the last step of a run that diverged (after it the mean is over the "
+        "survivors only).",
+        "Test loss and metrics against training step per variant with confidence bands, "
+        "one panel per sequence length.",
+    ),
+    "decay": FigureInfo(
+        "decay.png", "Gradient decay",
+        "||dL_T/dh_t|| against the distance d = T \u2212 t on a log axis, geometric mean over "
+        "seeds, at initialisation (dashed) and at the end of training (solid; runs that "
+        "diverged have none). The legend gives the fitted per-step factor k\u0302 and the "
+        "bound ||W_hh||\u2082 \u00b7 max|f\u2032|, at initialisation \u2192 at the end (n/a for "
+        "gated cells, which have no such bound). Variants that differ only in a training "
+        "remedy start from the same weights, so their initial profiles coincide. For cells "
+        "with a cell state (LSTM) the second row shows ||dL_T/dc_t||.",
+        "Gradient norm against distance back in time on a log scale per variant, at "
+        "initialisation and after training, one panel per sequence length.",
+    ),
+    "grad_norm": FigureInfo(
+        "grad_norm.png", "Gradient norm over training",
+        "Mean global gradient norm of the updates since the previous log, on a log axis: "
+        "before the remedies (solid, geometric mean over seeds, band min..max over seeds) "
+        "and after them (dashed, only for variants whose remedies change the gradient, such "
+        "as clipping). Spikes are explosions; the gap between solid and dashed is what the "
+        "remedy removed.",
+        "Gradient norm before and after the remedies against training step, log scale.",
+    ),
+    "recurrent": FigureInfo(
+        "recurrent.png", "W_hh over training",
+        "Largest singular value ||W_hh||\u2082 (solid) and spectral radius (dashed, vanilla "
+        "cells only) of the recurrent weight matrix, mean over seeds; the dotted line marks 1.",
+        "Largest singular value and spectral radius of the recurrent weights against "
+        "training step.",
+    ),
+    "timing": FigureInfo(
+        "timing.png", "Time per step",
+        "Wall-clock milliseconds per training step: bar at the median over the runs that "
+        "finished, a dot per run. Runs that diverged are left out, as their few steps are "
+        "dominated by setting up.",
+        "Bar chart of milliseconds per training step per variant, grouped by sequence length.",
+    ),
+    "asv": FigureInfo(
+        "asv_history.png", "Timing history across commits (asv)",
+        "Timing benchmarks from asv's result files, one panel per benchmark and one line "
+        "per parameter combination, commits ordered by date.",
+        "Benchmark timings against commit, one panel per benchmark.",
+    ),
+}
 
 
 def format_number(value: float | int | None, digits: int = 4) -> str:
@@ -27,7 +117,28 @@ def format_number(value: float | int | None, digits: int = 4) -> str:
     return "\u2013" if value is None else f"{value:.{digits}g}"
 
 
-def _environment() -> Environment:
+def format_interval(iv: Interval, digits: int = 3) -> str:
+    """``mean ± half-width`` of a t-interval; the mean alone, marked n=1,
+    for a single value; a dash without values."""
+    if iv.mean is None:
+        return "\u2013"
+    if iv.half_width is None:
+        return f"{iv.mean:.{digits}g} (n=1)"
+    return f"{iv.mean:.{digits}g} \u00b1 {iv.half_width:.2g}"
+
+
+def format_statuses(row: dict) -> str:
+    """The non-zero status counts of a summary row, e.g. "2 ok, 1 diverged"."""
+    parts = [f"{row[s]} {s}" for s in STATUSES if row[s]]
+    return ", ".join(parts) or "no runs"
+
+
+def format_percent(value: float | None) -> str:
+    """A fraction as a whole percentage; a dash for a missing one."""
+    return "\u2013" if value is None else f"{100 * value:.0f}%"
+
+
+def _environment(suite: SuiteSpec) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -36,31 +147,63 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = format_number
+    env.filters["interval"] = format_interval
+    env.filters["percent"] = format_percent
+    env.filters["statuses"] = format_statuses
     env.filters["ref"] = format_ref
+    env.filters["colour"] = lambda name: to_hex(figures.variant_colour(suite, name))
     return env
 
 
-def build_report(results_dir: str | Path, reports_root: str | Path) -> Path:
+def build_report(
+    results_dir: str | Path, reports_root: str | Path, asv_results: str | Path | None = None
+) -> Path:
     """Render the report of the suite stored in ``results_dir`` into
-    ``reports_root/<suite name>/`` (index.html, loss.png, decay.png) and
-    return the path of index.html."""
+    ``reports_root/<suite name>/`` (index.html and its PNG figures) and return
+    the path of index.html.
+
+    ``asv_results`` is asv's results directory (default: ``.asv/results`` under
+    the current directory); the timing-history figure is drawn when it holds
+    timing results and left out otherwise.
+    """
     store = Store(results_dir)
     suite = store.load_suite()
     results = store.results()
     out = Path(reports_root) / suite.name
     out.mkdir(parents=True, exist_ok=True)
+    rows = summarise(suite, results)
+    built = {}
     if results:
-        loss_figure(suite, results, out / LOSS_PNG)
-        decay_figure(suite, results, out / DECAY_PNG)
-    page = _environment().get_template("index.html.j2").render(
+        built = {
+            "success": figures.success_figure(suite, rows),
+            "convergence": figures.convergence_figure(suite, results),
+            "decay": figures.decay_figure(suite, results, rows),
+            "grad_norm": figures.grad_norm_figure(suite, results),
+            "recurrent": figures.recurrent_figure(suite, results),
+            "timing": figures.timing_figure(suite, results),
+        }
+    built["asv"] = figures.asv_figure(read_asv_results(asv_results))
+    shown = []
+    for key, info in FIGURES.items():
+        path = out / info.file
+        fig = built.get(key)
+        if fig is None:
+            path.unlink(missing_ok=True)  # not a stale figure from an earlier build
+            continue
+        figures.save(fig, path)
+        shown.append(info)
+    page = _environment(suite).get_template("index.html.j2").render(
         suite=suite,
         results=results,
-        rows=summarise(suite, results),
+        rows=rows,
+        ranking=rank_variants(suite, rows),
+        ranking_rule=RANKING_RULE,
+        metrics=metric_names(results),
+        criterion=main_criterion(results),
         expected_runs=len(suite.runs()),
         problems=[r for r in results if r.status != "ok"],
-        versions=results[0].versions if results else {},
-        loss_png=LOSS_PNG,
-        decay_png=DECAY_PNG,
+        environment=environment(results),
+        figures=shown,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
     )
     index = out / "index.html"
