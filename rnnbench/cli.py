@@ -1,7 +1,9 @@
 """The ``rnnbench`` command.
 
-Exit codes: 0 success; 1 some run ended with an error (its traceback is
-stored); 2 bad input (suite file, plugin name, paths), one line per problem.
+Exit codes: 0 success; 1 some run is stored with status error (its traceback
+is stored) or timeout; 2 bad input (suite file, plugin name, paths, executor
+options, a results directory another sweep of the suite is using), one line
+per problem.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from rnnbench import __version__
 from rnnbench.plugins import KINDS, Registry, load_registry
 from rnnbench.report import build_report, export_results
 from rnnbench.results import STATUSES, RunResult
-from rnnbench.runner import Progress, run_suite
+from rnnbench.executors import ExecutorUnavailable, check_available, resolve
+from rnnbench.runner import FAILED, Progress, run_suite
 from rnnbench.spec import RunSpec, SpecError, SuiteSpec, json_schema, load_suite, loads_suite
-from rnnbench.store import Store, StoreError, find_result_dirs
+from rnnbench.store import Store, StoreBusy, StoreError, find_result_dirs
 
 
 
@@ -106,36 +109,59 @@ def main() -> None:
 
 
 class _BarProgress(Progress):
-    """Progress bars on a terminal; nothing when output is not a terminal."""
+    """Progress bars on standard error, when it is a terminal: one for the sweep
+    (runs done of those to do, running, failed, time left) and, when runs train
+    in this process, one for the steps of the current run."""
 
     def __init__(self, quiet: bool):
         self.disable = True if quiet else None  # None: tqdm turns off when not a terminal
         self.sweep = None
         self.steps = None
+        self.stepwise = False
+        self.running = 0
         self.counts = dict.fromkeys(STATUSES, 0)
 
-    def sweep_started(self, total: int, skipped: int) -> None:
+    def _show(self, refresh: bool) -> None:
+        failed = sum(self.counts[s] for s in FAILED)
+        self.sweep.set_postfix_str(
+            f"running {self.running}, ok {self.counts['ok']}, diverged {self.counts['diverged']}, "
+            f"failed {failed}",
+            refresh=refresh,
+        )
+
+    def sweep_started(self, total: int, skipped: int, stepwise: bool) -> None:
+        self.stepwise = stepwise
         self.sweep = tqdm(
             total=total - skipped, desc="runs", unit="run", disable=self.disable, dynamic_ncols=True
         )
 
     def run_started(self, run: RunSpec) -> None:
-        desc = f"{run.variant.name} T={run.seq_len} seed={run.seed}"
-        self.steps = tqdm(
-            total=run.train.steps, desc=desc, unit="step", leave=False, disable=self.disable,
-            dynamic_ncols=True,
-        )
+        self.running += 1
+        self._show(refresh=True)
+        if self.stepwise:
+            desc = f"{run.variant.name} T={run.seq_len} seed={run.seed}"
+            self.steps = tqdm(
+                total=run.train.steps, desc=desc, unit="step", leave=False, disable=self.disable,
+                dynamic_ncols=True,
+            )
 
     def step(self, step: int) -> None:
-        self.steps.update(1)
+        if self.steps is not None:
+            self.steps.update(1)
 
     def run_finished(self, result: RunResult) -> None:
-        self.steps.close()
+        if self.steps is not None:
+            self.steps.close()
+            self.steps = None
+        self.running = max(0, self.running - 1)
         self.counts[result.status] += 1
-        self.sweep.set_postfix(self.counts, refresh=False)
+        self._show(refresh=False)
         self.sweep.update(1)
+        self.sweep.refresh()
 
     def sweep_finished(self) -> None:
+        if self.steps is not None:
+            self.steps.close()
         self.sweep.close()
 
 
@@ -146,29 +172,68 @@ class _BarProgress(Progress):
     help="Directory under which results/<suite>/ and reports/<suite>/ are written.",
 )
 @click.option("--rerun", is_flag=True, help="Run again even the runs already stored.")
+@click.option(
+    "--retry-failed", is_flag=True,
+    help="Run again the runs stored with status error or timeout (and any not stored yet).",
+)
+@click.option(
+    "--executor", type=click.Choice(["serial", "processes", "dask"]), default=None,
+    help="Where runs execute: in this process, a local process pool, or Dask "
+         "(default: the suite's [execution], else serial).",
+)
+@click.option(
+    "--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
+    help="Worker processes (processes; dask without --scheduler). Alone, N > 1 means --executor processes.",
+)
+@click.option(
+    "--scheduler", default=None, metavar="tcp://HOST:PORT",
+    help="Address of a running Dask scheduler (implies --executor dask; default: a local cluster).",
+)
+@click.option(
+    "--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
+    metavar="SECONDS", help="Per-run time limit; a run over it is stored with status timeout.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @plugin_option
-def run(suite: str, out: Path, rerun: bool, quiet: bool, plugins: tuple[str, ...]) -> None:
+def run(
+    suite: str, out: Path, rerun: bool, retry_failed: bool, executor: str | None, jobs: int | None,
+    scheduler: str | None, timeout_s: float | None, quiet: bool, plugins: tuple[str, ...],
+) -> None:
     """Run a suite and write its report.
 
     SUITE is a suite file or the name of a built-in suite (default: `default`).
     Runs already stored under --out are skipped, so an interrupted sweep
-    resumes where it stopped. The last line printed is the report's path.
+    resumes where it stopped. The command line overrides the suite's
+    [execution] settings. The last line printed is the report's path; the exit
+    code is 1 if any run of the suite is stored with status error or timeout.
     """
+    if rerun and retry_failed:
+        raise InputError("--rerun and --retry-failed: choose one (--rerun runs everything again)")
     registry = _registry(plugins)
     spec = _load(suite, registry)
+    try:
+        execution = resolve(spec.execution, executor, jobs, scheduler, timeout_s)
+        check_available(execution)
+    except (ExecutorUnavailable, ValueError) as exc:
+        raise InputError(str(exc).splitlines()[0]) from None
     store = Store.for_suite(out / "results", spec)
-    summary = run_suite(spec, store, registry, progress=_BarProgress(quiet), rerun=rerun)
+    try:
+        summary = run_suite(
+            spec, store, registry, progress=_BarProgress(quiet), rerun=rerun,
+            retry_failed=retry_failed, execution=execution, plugins=plugins,
+        )
+    except StoreBusy as exc:
+        raise InputError(str(exc)) from None
     done = sum(summary.counts.values())
     counts = ", ".join(f"{k} {summary.counts.get(k, 0)}" for k in STATUSES)
     click.echo(f"{spec.name}: ran {done} of {summary.total} runs ({counts}); "
                f"{summary.skipped} already stored were skipped")
     click.echo(f"results: {store.root}")
     index = build_report(store.root, out / "reports")
-    failed = [r for r in store.results() if r.status == "error"]
+    failed = [r for r in store.results() if r.status in FAILED]
     for r in failed:
-        click.echo(f"failed: {r.spec.variant.name} T={r.spec.seq_len} seed={r.spec.seed}: {r.message}",
-                   err=True)
+        click.echo(f"{'timeout' if r.status == 'timeout' else 'failed'}: {r.spec.variant.name} "
+                   f"T={r.spec.seq_len} seed={r.spec.seed}: {r.message}", err=True)
     click.echo(f"report: {index}")
     if failed:
         sys.exit(1)

@@ -1,25 +1,39 @@
-"""The runner: expands a suite into runs, skips what is stored, runs the rest.
+"""The runner: expands a suite into runs, skips what is stored, dispatches the
+rest to an executor, and stores each result as it arrives.
 
 Each run is isolated: an exception from any plugin is recorded as a run with
-status ``error`` and its traceback, and the sweep goes on. Every finished run
-is stored before the next starts, so an interrupted sweep loses at most the
-run in flight and a restart runs only what is missing.
+status ``error`` and its traceback, a run over the suite's time limit as
+``timeout``, a run whose worker process died as ``error``, and the sweep goes
+on. Every finished run is stored at once, so an interrupted sweep loses at
+most the runs in flight and a restart runs only what is missing.
+
+The same function trains a run on every executor (``run_in_worker``, or
+``run_here`` in this process), with the same BLAS thread limit, so that a
+RunSpec gives the same numbers wherever it runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
+import functools
 import platform
+import time
 import traceback
 from importlib.metadata import PackageNotFoundError, version
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Sequence
 
-from rnnbench.plugins import Registry
+from rnnbench.engine.blas import blas_threads
+from rnnbench.executors import make_executor
+from rnnbench.plugins import Registry, load_registry
 from rnnbench.results import RunResult
-from rnnbench.spec import RunSpec, SuiteSpec
+from rnnbench.spec import ExecutionSpec, RunSpec, SuiteSpec
 from rnnbench.store import Store
 from rnnbench.training import train
+
+FAILED = ("error", "timeout")  # the statuses that make a sweep fail and --retry-failed reruns
 
 _PACKAGES = ("rnnbench", "numpy", "pydantic", "pluggy")
 
@@ -35,25 +49,98 @@ def environment() -> dict[str, str]:
     return env
 
 
-def run_one(run: RunSpec, registry: Registry, on_step: Callable[[int], None] | None = None) -> RunResult:
-    """Train one run; an exception becomes a result with status ``error``."""
+class RunTimeout(Exception):
+    """A run went over its time limit."""
+
+
+def _deadline(timeout_s: float | None, on_step: Callable[[int], None] | None):
+    """An ``on_step`` that raises RunTimeout once ``timeout_s`` seconds have passed."""
+    if timeout_s is None:
+        return on_step
+    limit = time.monotonic() + timeout_s
+
+    def step(n: int) -> None:
+        if on_step is not None:
+            on_step(n)
+        if time.monotonic() > limit:
+            raise RunTimeout(f"over the time limit of {timeout_s:g} s after {n} steps")
+
+    return step
+
+
+def _failed(run: RunSpec, status: str, exc: BaseException, steps_done: int = 0) -> RunResult:
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return RunResult(
+        key=run.key(),
+        spec=run,
+        status=status,
+        message=f"{type(exc).__name__}: {first}".rstrip(": "),
+        traceback=None if status == "timeout" else "".join(traceback.format_exception(exc)),
+        steps_done=steps_done,
+    )
+
+
+def run_one(
+    run: RunSpec,
+    registry: Registry,
+    on_step: Callable[[int], None] | None = None,
+    timeout_s: float | None = None,
+) -> RunResult:
+    """Train one run; an exception becomes a result with status ``error``, and
+    going over ``timeout_s`` seconds (checked after each step) one with ``timeout``."""
+    started = time.perf_counter()
+    steps = [0]
+
+    def counting(n: int) -> None:
+        steps[0] = n
+        if on_step is not None:
+            on_step(n)
+
     try:
-        result = train(run, registry, on_step=on_step)
+        result = train(run, registry, on_step=_deadline(timeout_s, counting))
+    except RunTimeout as exc:
+        result = _failed(run, "timeout", exc, steps_done=steps[0])
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        result = RunResult(
-            key=run.key(),
-            spec=run,
-            status="error",
-            message=f"{type(exc).__name__}: {first}".rstrip(": "),
-            traceback=traceback.format_exc(),
-        )
+        result = _failed(run, "error", exc, steps_done=steps[0])
+    if result.status in FAILED:
+        result = result.model_copy(update={"wall_time_s": time.perf_counter() - started})
+    return _stamped(result)
+
+
+def _stamped(result: RunResult) -> RunResult:
+    """``result`` with the package versions and the time it was made."""
     return result.model_copy(
         update={
             "versions": environment(),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
     )
+
+
+def run_here(
+    run: RunSpec,
+    registry: Registry,
+    threads: int,
+    timeout_s: float | None,
+    on_step: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Train one run in this process, with BLAS limited to ``threads`` threads."""
+    with blas_threads(threads):
+        return run_one(run, registry, on_step=on_step, timeout_s=timeout_s)
+
+
+_registries: dict[tuple[str, ...], Registry] = {}  # per worker process, by plugin modules
+
+
+def run_in_worker(
+    run: RunSpec, plugins: tuple[str, ...], threads: int, timeout_s: float | None
+) -> RunResult:
+    """Train one run in a worker process, with the plugins the sweep was started
+    with (the installed ones and the ``--plugin`` modules, loaded once per worker)."""
+    registry = _registries.get(plugins)
+    if registry is None:
+        registry = _registries[plugins] = load_registry(extra_modules=plugins)
+    return run_here(run, registry, threads, timeout_s)
 
 
 @dataclasses.dataclass
@@ -64,17 +151,37 @@ class SweepSummary:
 
     @property
     def failed(self) -> int:
-        return self.counts.get("error", 0)
+        return sum(self.counts.get(status, 0) for status in FAILED)
 
 
 class Progress:
-    """What the runner reports while it works; the CLI draws it, tests ignore it."""
+    """What the runner reports while it works; the CLI draws it, tests ignore it.
 
-    def sweep_started(self, total: int, skipped: int) -> None: ...
+    ``step`` is called only when ``sweep_started`` said ``stepwise`` (runs
+    train in this process); ``run_started`` when a run takes a worker slot.
+    """
+
+    def sweep_started(self, total: int, skipped: int, stepwise: bool) -> None: ...
     def run_started(self, run: RunSpec) -> None: ...
     def step(self, step: int) -> None: ...
     def run_finished(self, result: RunResult) -> None: ...
     def sweep_finished(self) -> None: ...
+
+
+def plan(
+    runs: Sequence[RunSpec], stored: dict[str, str], rerun: bool = False, retry_failed: bool = False
+) -> list[RunSpec]:
+    """The runs to do, given the status of each stored run by key: the missing
+    ones; with ``retry_failed`` also those stored as error or timeout; all with ``rerun``."""
+    if rerun:
+        return list(runs)
+    redo = FAILED if retry_failed else ()
+    return [r for r in runs if stored.get(r.key(), "missing") in ("missing", *redo)]
+
+
+def _portable(plugins: Sequence[str]) -> tuple[str, ...]:
+    """Plugin modules as a worker elsewhere can load them: .py files by absolute path."""
+    return tuple(str(Path(p).resolve()) if p.endswith(".py") else p for p in plugins)
 
 
 def run_suite(
@@ -83,20 +190,49 @@ def run_suite(
     registry: Registry,
     progress: Progress | None = None,
     rerun: bool = False,
+    retry_failed: bool = False,
+    execution: ExecutionSpec | None = None,
+    plugins: Sequence[str] = (),
 ) -> SweepSummary:
-    """Run every run of ``suite`` that ``store`` does not hold yet (all, with ``rerun``)."""
+    """Run every run of ``suite`` that ``store`` does not hold yet (all, with
+    ``rerun``; also the failed ones, with ``retry_failed``) on the executor
+    ``execution`` names (default: the suite's own ``execution``).
+
+    ``registry`` serves the in-process executor; worker processes load the
+    installed plugins and the modules in ``plugins`` themselves. The store is
+    locked for the sweep: a second sweep of the same suite into the same
+    directory raises StoreBusy.
+    """
     progress = progress or Progress()
-    store.save_suite(suite)
-    runs = suite.runs()
-    stored = set() if rerun else store.keys()
-    todo = [r for r in runs if r.key() not in stored]
-    progress.sweep_started(total=len(runs), skipped=len(runs) - len(todo))
-    counts: dict[str, int] = {}
-    for run in todo:
-        progress.run_started(run)
-        result = run_one(run, registry, on_step=progress.step)
-        store.save(result)
-        counts[result.status] = counts.get(result.status, 0) + 1
-        progress.run_finished(result)
-    progress.sweep_finished()
-    return SweepSummary(total=len(runs), skipped=len(runs) - len(todo), counts=counts)
+    execution = execution or suite.execution
+    executor = make_executor(execution)
+    if executor.in_process:
+        work = functools.partial(
+            run_here, registry=registry, threads=execution.blas_threads,
+            timeout_s=execution.timeout_s, on_step=progress.step,
+        )
+    else:
+        work = functools.partial(
+            run_in_worker, plugins=_portable(plugins), threads=execution.blas_threads,
+            timeout_s=execution.timeout_s,
+        )
+    with store.lock():
+        store.remove_temporaries()
+        store.save_suite(suite.model_copy(update={"execution": execution}))
+        runs = suite.runs()
+        stored = store.statuses() if retry_failed else dict.fromkeys(store.keys(), "stored")
+        todo = plan(runs, stored, rerun=rerun, retry_failed=retry_failed)
+        skipped = len(runs) - len(todo)
+        progress.sweep_started(total=len(runs), skipped=skipped, stepwise=executor.in_process)
+        counts: dict[str, int] = {}
+        try:
+            with contextlib.closing(executor.map(work, todo, progress.run_started)) as outcomes:
+                for run, outcome in outcomes:
+                    if isinstance(outcome, BaseException):
+                        outcome = _stamped(_failed(run, "error", outcome))
+                    store.save(outcome)
+                    counts[outcome.status] = counts.get(outcome.status, 0) + 1
+                    progress.run_finished(outcome)
+        finally:
+            progress.sweep_finished()
+    return SweepSummary(total=len(runs), skipped=skipped, counts=counts)

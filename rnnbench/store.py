@@ -7,14 +7,30 @@ Layout of a suite's results directory::
 
 A record is written to a temporary file in the same directory, flushed to disk
 and renamed over its final name, so a reader sees either the whole record or
-none: a run killed mid-write leaves only a ``*.tmp`` file, which is ignored.
+none: a run killed mid-write leaves only a ``*.tmp`` file, which is never read
+as a record and is removed by the next sweep of the suite.
+
+Several processes may share a results directory: each suite has its own
+directory, and a sweep holds ``results/<suite>/.lock`` (an advisory ``flock``,
+which the system releases when the process dies, even by ``kill -9``) for as
+long as it runs, so a second sweep of the same suite into the same directory
+is refused instead of racing the first. Readers (report, export) take no
+lock: every file they read is replaced whole.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterator
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: sweeps are not locked
+    fcntl = None
 
 from pydantic import ValidationError
 
@@ -23,10 +39,15 @@ from rnnbench.spec import SuiteSpec
 
 SUITE_FILE = "suite.json"
 RUNS_DIR = "runs"
+LOCK_FILE = ".lock"
 
 
 class StoreError(Exception):
     """A results directory that cannot be read as one."""
+
+
+class StoreBusy(StoreError):
+    """Another process is running a sweep of the same suite into the same directory."""
 
 
 def _umask() -> int:
@@ -52,6 +73,21 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (where directories can be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 class Store:
@@ -82,6 +118,54 @@ class Store:
             return SuiteSpec.model_validate_json(path.read_text(encoding="utf-8"))
         except ValidationError as exc:
             raise StoreError(f"{path}: not a suite record: {exc.errors()[0]['msg']}") from None
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold this suite's results directory for a sweep; StoreBusy if another
+        process holds it. The lock file keeps the holder's pid for that message."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if fcntl is None:
+            yield
+            return
+        path = self.root / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                raise StoreBusy(
+                    f"{self.root}: another rnnbench process (pid {holder}) is running this suite "
+                    "into this directory; wait for it to finish, or use another --out"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def remove_temporaries(self) -> int:
+        """Delete the temporary files of writes that were killed midway; call it
+        only while holding ``lock()``, when no write of this suite is under way."""
+        removed = 0
+        for directory in (self.root, self.runs_dir):
+            for tmp in directory.glob(".*.tmp") if directory.is_dir() else ():
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def statuses(self) -> dict[str, str]:
+        """The status of every stored run, by key; a record that cannot be read is left out."""
+        found = {}
+        for key in self.keys():
+            try:
+                found[key] = json.loads(self._path(key).read_text(encoding="utf-8"))["status"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return found
 
     def has(self, key: str) -> bool:
         return self._path(key).is_file()
