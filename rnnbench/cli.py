@@ -11,19 +11,19 @@ from __future__ import annotations
 import json
 import sys
 import tomllib
-from importlib import resources
 from pathlib import Path
 
 import click
 from tqdm import tqdm
 
-from rnnbench import __version__
+from rnnbench import __version__, builtin_suites
+from rnnbench.report.findings import check as check_findings
 from rnnbench.plugins import KINDS, Registry, load_registry
 from rnnbench.report import build_report, export_results
 from rnnbench.results import STATUSES, RunResult
 from rnnbench.executors import ExecutorUnavailable, check_available, resolve
 from rnnbench.runner import FAILED, Progress, run_suite
-from rnnbench.spec import RunSpec, SpecError, SuiteSpec, json_schema, load_suite, loads_suite
+from rnnbench.spec import RunSpec, SpecError, SuiteSpec, json_schema, load_suite
 from rnnbench.store import Store, StoreBusy, StoreError, find_result_dirs
 
 
@@ -48,35 +48,18 @@ def _registry(plugins: tuple[str, ...]) -> Registry:
     return registry
 
 
-def _suites_dir():
-    return resources.files("rnnbench") / "suites"
-
-
-def _builtin_suite_names() -> list[str]:
-    return sorted(
-        p.name.removesuffix(".toml")
-        for p in _suites_dir().iterdir()
-        if p.name.endswith(".toml")
-    )
-
-
-def _builtin_suite_path(name: str):
-    return _suites_dir() / f"{name}.toml"
-
-
 def _load(suite: str, registry: Registry) -> SuiteSpec:
     """A suite file, or the name of a built-in suite."""
     path = Path(suite)
-    if not path.exists() and not suite.endswith(".toml") and suite in _builtin_suite_names():
-        text = _builtin_suite_path(suite).read_text(encoding="utf-8")
+    if not path.exists() and not suite.endswith(".toml") and suite in builtin_suites.names():
         try:
-            return loads_suite(text, f"built-in suite '{suite}'", registry)
+            return builtin_suites.load(suite, registry)
         except SpecError as exc:
             raise InputError(str(exc)) from None
     if not path.exists():
         raise InputError(
             f"{suite}: no such suite file, nor a built-in suite "
-            f"(built-in: {', '.join(_builtin_suite_names())})"
+            f"(built-in: {', '.join(builtin_suites.names())})"
         )
     return _validated(path, registry)
 
@@ -193,11 +176,13 @@ class _BarProgress(Progress):
     "--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
     metavar="SECONDS", help="Per-run time limit; a run over it is stored with status timeout.",
 )
+@click.option("--fast", is_flag=True,
+              help="Run the suite's quick version (its [fast] settings), stored as <name>-fast.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @plugin_option
 def run(
     suite: str, out: Path, rerun: bool, retry_failed: bool, executor: str | None, jobs: int | None,
-    scheduler: str | None, timeout_s: float | None, quiet: bool, plugins: tuple[str, ...],
+    scheduler: str | None, timeout_s: float | None, fast: bool, quiet: bool, plugins: tuple[str, ...],
 ) -> None:
     """Run a suite and write its report.
 
@@ -211,6 +196,11 @@ def run(
         raise InputError("--rerun and --retry-failed: choose one (--rerun runs everything again)")
     registry = _registry(plugins)
     spec = _load(suite, registry)
+    if fast:
+        try:
+            spec = spec.fast_version()
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
     try:
         execution = resolve(spec.execution, executor, jobs, scheduler, timeout_s)
         check_available(execution)
@@ -230,13 +220,29 @@ def run(
                f"{summary.skipped} already stored were skipped")
     click.echo(f"results: {store.root}")
     index = build_report(store.root, out / "reports")
-    failed = [r for r in store.results() if r.status in FAILED]
+    results = store.results()
+    for verdict in check_findings(spec, results):
+        word = {True: "reproduced", False: "NOT reproduced", None: "undecided"}[verdict.held]
+        click.echo(f"finding, T={verdict.seq_len}: {word}: {verdict.finding.claim} ({verdict.detail})")
+    failed = [r for r in results if r.status in FAILED]
     for r in failed:
         click.echo(f"{'timeout' if r.status == 'timeout' else 'failed'}: {r.spec.variant.name} "
                    f"T={r.spec.seq_len} seed={r.spec.seed}: {r.message}", err=True)
     click.echo(f"report: {index}")
     if failed:
         sys.exit(1)
+
+
+@main.command(name="suites")
+def list_suites() -> None:
+    """List the built-in suites: `rnnbench run NAME` runs one, `rnnbench init --suite NAME`
+    writes it out to edit."""
+    for name in builtin_suites.names():
+        spec = builtin_suites.load(name)
+        runs = len(spec.runs())
+        first = spec.description.split(". ")[0].rstrip(".")
+        fast = ", --fast" if spec.fast else ""
+        click.echo(f"{name:<14} {runs:>3} runs{fast:<8}  {first}.")
 
 
 @main.command()
@@ -389,9 +395,14 @@ def gradcheck(suite, variants, cell, activation, remedies, tolerance, plugins) -
 @main.command()
 @click.argument("path", default="suite.toml", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
-def init(path: Path, force: bool) -> None:
-    """Write the default suite, commented, to PATH as a starting point."""
+@click.option("--suite", "name", default="default", show_default=True,
+              help="The built-in suite to write out (see `rnnbench suites`).")
+def init(path: Path, force: bool, name: str) -> None:
+    """Write a built-in suite (the commented default one unless --suite says
+    otherwise) to PATH as a starting point."""
+    if name not in builtin_suites.names():
+        raise InputError(f"--suite {name}: no such built-in suite ({', '.join(builtin_suites.names())})")
     if path.exists() and not force:
         raise InputError(f"{path}: exists; use --force to overwrite it")
-    path.write_text(_builtin_suite_path("default").read_text(encoding="utf-8"), encoding="utf-8")
+    path.write_text(builtin_suites.text(name), encoding="utf-8")
     click.echo(f"wrote {path}; edit it, then: rnnbench validate {path} && rnnbench run {path}")

@@ -167,6 +167,46 @@ class ExecutionSpec(_Strict):
     blas_threads: PositiveInt = Field(1, description="BLAS threads per worker.")
 
 
+class FindingSpec(_Strict):
+    """A known result the suite should reproduce, checked against its stored runs.
+
+    ``measure`` of ``variant`` must lie below or above a number, or the same
+    measure of another variant, at every sequence length of the suite (or only
+    at ``seq_len``). Measures: ``final_test_loss`` (mean over the runs that
+    finished; a variant with none counts as infinitely bad), ``success_rate``,
+    ``diverged_fraction``, ``k_hat_init``, ``k_hat_final`` (fitted per-step
+    gradient factors), ``k_hat_over_bound_init`` (k-hat / (||W_hh||_2 max|f'|)),
+    ``recurrent_norm_final`` (mean ||W_hh||_2 at the end), ``loss_over_baseline``
+    (final test loss / the input-blind baseline), or the name of a task metric
+    (its mean final value).
+    """
+
+    claim: str = Field(min_length=1, description="The finding, in a sentence.")
+    source: str = Field("", description="Where it comes from (paper, section).")
+    variant: str
+    measure: str
+    below: float | str | None = Field(None, description="A number, or another variant's name.")
+    above: float | str | None = Field(None, description="A number, or another variant's name.")
+    seq_len: PositiveInt | None = Field(None, description="Only at this length (default: all).")
+
+    @model_validator(mode="after")
+    def _one_bound(self):
+        if (self.below is None) == (self.above is None):
+            raise ValueError("give exactly one of 'below' and 'above'")
+        return self
+
+
+class FastSpec(_Strict):
+    """Overrides that make a quick version of a suite (``rnnbench run NAME --fast``),
+    small enough for the test suite to check the direction of its findings."""
+
+    seq_lens: list[PositiveInt] | None = None
+    seeds: list[NonNegativeInt] | None = None
+    steps: PositiveInt | None = None
+    log_every: PositiveInt | None = None
+    test_size: PositiveInt | None = None
+
+
 class SuiteSpec(_Strict):
     """A benchmark: one task, swept over sequence lengths, variants and seeds."""
 
@@ -181,6 +221,44 @@ class SuiteSpec(_Strict):
     train: TrainSpec = Field(default_factory=TrainSpec)
     variants: list[VariantSpec] = Field(min_length=1)
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+    findings: list[FindingSpec] = Field(
+        default_factory=list, description="Known results the suite should reproduce."
+    )
+    fast: FastSpec | None = Field(None, description="A quick version of the suite.")
+
+    @model_validator(mode="after")
+    def _findings_name_variants(self):
+        names = {v.name for v in self.variants}
+        for i, f in enumerate(self.findings):
+            for field in ("variant", "below", "above"):
+                value = getattr(f, field)
+                if field == "variant" or isinstance(value, str):
+                    if value not in names:
+                        raise ValueError(f"findings[{i}].{field}: no variant named '{value}'")
+            if f.seq_len is not None and f.seq_len not in self.seq_lens:
+                raise ValueError(f"findings[{i}].seq_len: {f.seq_len} is not in seq_lens")
+        return self
+
+    def fast_version(self) -> SuiteSpec:
+        """The suite with its ``fast`` overrides applied, named ``<name>-fast``."""
+        if self.fast is None:
+            raise ValueError(f"suite '{self.name}' has no fast version")
+        fast = self.fast
+        train = self.train.model_copy(
+            update={k: getattr(fast, k) for k in ("steps", "log_every", "test_size") if getattr(fast, k)}
+        )
+        seq_lens = fast.seq_lens or self.seq_lens
+        findings = [f for f in self.findings if f.seq_len is None or f.seq_len in seq_lens]
+        return self.model_copy(
+            update={
+                "name": f"{self.name}-fast",
+                "seq_lens": seq_lens,
+                "seeds": fast.seeds or self.seeds,
+                "train": train,
+                "findings": findings,
+                "fast": None,
+            }
+        )
 
     @field_validator("variants")
     @classmethod

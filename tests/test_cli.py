@@ -172,3 +172,26 @@ def test_gradcheck_passes_the_builtins_and_catches_a_wrong_gradient(tmp_path):
     suite = rnnbench("gradcheck", "default", "--variant", "tanh + clipping", cwd=tmp_path)
     assert suite.returncode == 0 and "tanh + clipping: cell vanilla" in suite.stdout
     assert "tanh: cell" not in suite.stdout
+
+
+def test_suites_lists_the_builtins_and_init_writes_one_out(tmp_path):
+    listed = rnnbench("suites", cwd=tmp_path)
+    assert listed.returncode == 0
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert {"default", "vanishing", "clipping", "gates", "irnn", "layernorm_l2", "copy_memory"} <= set(names)
+    assert "--fast" in next(l for l in listed.stdout.splitlines() if l.startswith("gates"))
+    done = rnnbench("init", "g.toml", "--suite", "gates", cwd=tmp_path)
+    assert done.returncode == 0 and "[[findings]]" in (tmp_path / "g.toml").read_text()
+    unknown = rnnbench("init", "x.toml", "--suite", "nope", cwd=tmp_path)
+    assert unknown.returncode == 2 and "no such built-in suite" in unknown.stderr
+
+
+def test_run_fast_prints_the_findings_and_a_suite_without_one_is_refused(tmp_path):
+    done = rnnbench("run", "vanishing", "--fast", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    findings = [l for l in done.stdout.splitlines() if l.startswith("finding")]
+    assert len(findings) == 4 and all(": reproduced: " in l for l in findings)
+    assert (tmp_path / "results" / "vanishing-fast").is_dir()
+    assert "Findings" in (tmp_path / "reports" / "vanishing-fast" / "index.html").read_text()
+    refused = rnnbench("run", "default", "--fast", cwd=tmp_path)
+    assert refused.returncode == 2 and "has no fast version" in refused.stderr

@@ -16,6 +16,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from matplotlib.colors import to_hex
 
+from rnnbench.report.findings import check as check_findings
 from rnnbench.report import figures
 from rnnbench.report.analysis import (
     RANKING_RULE,
@@ -197,6 +198,7 @@ def build_report(
         results=results,
         rows=rows,
         ranking=rank_variants(suite, rows),
+        verdicts=check_findings(suite, results) if results else [],
         ranking_rule=RANKING_RULE,
         metrics=metric_names(results),
         criterion=main_criterion(results),
