@@ -20,6 +20,7 @@ import numpy as np
 
 from rnnbench import hookimpl
 from rnnbench.api import Cell, Params
+from rnnbench.engine.initialisation import INITS, cell_weights
 from rnnbench.engine import gru
 from rnnbench.engine.transforms import TransformChain
 
@@ -40,7 +41,7 @@ class GRUCell(Cell):
 
     name = "gru"
     activations = ("tanh",)
-    inits = ("uniform", "normal")
+    inits = INITS
 
     def __init__(self, config, transforms=()):
         super().__init__(config, transforms)
@@ -50,16 +51,7 @@ class GRUCell(Cell):
 
     def init_params(self, rng: np.random.Generator) -> Params:
         c = self.config
-        H = c.hidden_size
-        shapes = {"W_hx": (3 * H, c.input_size), "W_hh": (3 * H, H)}
-        params = {}
-        for name, shape in shapes.items():
-            if c.init == "uniform":
-                bound = 1.0 / np.sqrt(H)
-                params[name] = rng.uniform(-bound, bound, shape)
-            else:
-                params[name] = rng.normal(0.0, 1.0 / np.sqrt(shape[1]), shape)
-        params["b_h"] = np.zeros(3 * H)
+        params = cell_weights(rng, c, 3)
         params.update(self.gates.init_params(c.dtype))
         params.update(self.candidate.init_params(c.dtype))
         return {k: v.astype(c.dtype) for k, v in params.items()}

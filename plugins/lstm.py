@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rnnbench import hookimpl
 from rnnbench.api import Cell, Params
+from rnnbench.engine.initialisation import INITS, cell_weights
 from rnnbench.engine import lstm
 from rnnbench.engine.transforms import TransformChain
 
@@ -49,7 +50,7 @@ class LSTMCell(Cell):
     name = "lstm"
     Params = LSTMParams
     activations = ("tanh",)
-    inits = ("uniform", "normal")
+    inits = INITS
     forget_bias: ClassVar[float] = 1.0
 
     def __init__(self, config, transforms=()):
@@ -59,17 +60,8 @@ class LSTMCell(Cell):
     def init_params(self, rng: np.random.Generator) -> Params:
         c = self.config
         H = c.hidden_size
-        shapes = {"W_hx": (GATES * H, c.input_size), "W_hh": (GATES * H, H)}
-        params = {}
-        for name, shape in shapes.items():
-            if c.init == "uniform":
-                bound = 1.0 / np.sqrt(H)
-                params[name] = rng.uniform(-bound, bound, shape)
-            else:
-                params[name] = rng.normal(0.0, 1.0 / np.sqrt(shape[1]), shape)
-        b_h = np.zeros(GATES * H)
-        b_h[H : 2 * H] = self.forget_bias
-        params["b_h"] = b_h
+        params = cell_weights(rng, c, GATES)
+        params["b_h"][H : 2 * H] = self.forget_bias
         params.update(self.chain.init_params(c.dtype))
         return {k: v.astype(c.dtype) for k, v in params.items()}
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from rnnbench import hookimpl
 from rnnbench.api import Cell, Params
+from rnnbench.engine.initialisation import INITS, cell_weights
 from rnnbench.engine import vanilla
 from rnnbench.engine.activations import ACTIVATION_NAMES, activation
 from rnnbench.engine.transforms import TransformChain
@@ -21,7 +22,7 @@ class VanillaCell(Cell):
 
     name = "vanilla"
     activations = ACTIVATION_NAMES
-    inits = ("uniform", "normal")
+    inits = INITS
 
     def __init__(self, config, transforms=()):
         super().__init__(config, transforms)
@@ -30,15 +31,7 @@ class VanillaCell(Cell):
 
     def init_params(self, rng: np.random.Generator) -> Params:
         c = self.config
-        shapes = {"W_hx": (c.hidden_size, c.input_size), "W_hh": (c.hidden_size, c.hidden_size)}
-        params = {}
-        for name, shape in shapes.items():
-            if c.init == "uniform":
-                bound = 1.0 / np.sqrt(c.hidden_size)
-                params[name] = rng.uniform(-bound, bound, shape)
-            else:
-                params[name] = rng.normal(0.0, 1.0 / np.sqrt(shape[1]), shape)
-        params["b_h"] = np.zeros(c.hidden_size)
+        params = cell_weights(rng, c, 1)
         params.update(self.chain.init_params(c.dtype))
         return {k: v.astype(c.dtype) for k, v in params.items()}
 
