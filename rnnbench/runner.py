@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import functools
+import os
 import platform
 import time
 import traceback
@@ -25,7 +26,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable, Sequence
 
-from rnnbench.engine.blas import blas_threads
+from rnnbench.engine.blas import blas_description, blas_threads
 from rnnbench.executors import make_executor
 from rnnbench.plugins import Registry, load_registry
 from rnnbench.results import RunResult
@@ -38,14 +39,42 @@ FAILED = ("error", "timeout")  # the statuses that make a sweep fail and --retry
 _PACKAGES = ("rnnbench", "numpy", "pydantic", "pluggy")
 
 
+def _cpu_model() -> str:
+    """The processor's model name (from /proc/cpuinfo on Linux), else what platform says."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def environment() -> dict[str, str]:
-    """Versions of Python and the packages a result depends on."""
-    env = {"python": platform.python_version(), "machine": platform.machine()}
+    """What a result's numbers and timings depend on: Python and package
+    versions, the machine, its CPU and the BLAS behind numpy."""
+    return dict(_environment())
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> dict[str, str]:
+    env = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cores": str(os.cpu_count()),
+    }
     for name in _PACKAGES:
         try:
             env[name] = version(name)
         except PackageNotFoundError:
             env[name] = "not installed"
+    blas = blas_description()
+    if blas:
+        env["blas"] = ", ".join(
+            f"{lib['internal_api']} {lib['version']} ({lib['architecture']})" for lib in blas
+        )
     return env
 
 

@@ -174,3 +174,12 @@ def test_a_variant_may_override_the_learning_rate(registry, small_suite_data):
     assert [learning_rate(r) for r in runs] == [0.1, 0.1, 0.5, 0.5]
     *_, optimizer = build(runs[2], registry)
     assert optimizer.learning_rate == 0.5
+
+
+def test_the_environment_names_cpu_blas_and_versions():
+    from rnnbench.runner import environment
+
+    env = environment()
+    assert env["numpy"] == np.__version__
+    assert env["cpu"] and env["cores"].isdigit()
+    assert "openblas" in env.get("blas", "").lower() or "mkl" in env.get("blas", "").lower()
