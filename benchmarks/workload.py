@@ -21,11 +21,10 @@ import dataclasses
 import numpy as np
 
 from rnnbench.api import Batch
-from rnnbench.engine.losses import LOSSES
-from rnnbench.engine.network import Network, init_readout
+from rnnbench.engine.network import Network
 from rnnbench.plugins import load_registry
 from rnnbench.spec import VariantSpec
-from rnnbench.variant import resolve_model
+from rnnbench.variant import Model, build_model
 
 GATES = {"vanilla": 1, "lstm": 4, "gru": 3}
 LEARNING_RATE = 1e-3
@@ -56,24 +55,23 @@ def matmul_flops(cell: str, batch: int, hidden: int, length: int, inputs: int) -
 
 @dataclasses.dataclass
 class TrainingStep:
-    """A network, its parameters and one batch; :meth:`run` takes one step."""
+    """A model and one batch; :meth:`run` takes one step."""
 
-    network: Network
-    params: dict
-    remedies: list
+    model: Model
     batch: Batch
 
+    @property
+    def network(self) -> Network:
+        return self.model.network
+
+    @property
+    def params(self) -> dict:
+        return self.model.params
+
     def run(self) -> float:
-        loss, grads = self.network.loss_and_gradients(self.params, self.batch)
-        for remedy in self.remedies:
-            extra = remedy.penalty(self.params)
-            if extra is not None:
-                loss += extra[0]
-                for name, g in extra[1].items():
-                    grads[name] = grads[name] + g
-        for remedy in self.remedies:
-            grads = remedy.transform_gradients(grads)
-        for name, w in self.params.items():
+        loss, grads = self.model.loss_and_gradients(self.batch)
+        grads = self.model.transform_gradients(grads)
+        for name, w in self.model.params.items():
             w -= LEARNING_RATE * grads[name]
         return loss
 
@@ -83,17 +81,8 @@ def training_step(cell: str, batch: int, hidden: int, length: int, inputs: int =
     """Build a step of ``cell`` with the given remedies (names or
     ``{"name": ..., **params}`` tables, as in a suite file)."""
     spec = VariantSpec(name="bench", cell=cell, hidden_size=hidden, remedies=list(remedies))
-    reg = registry()
-    config, resolved = resolve_model(spec, reg, inputs, 1, dtype)
-    transforms = tuple(t for t in (r.summed_input_transform() for r in resolved) if t is not None)
-    built = reg.get("cell", config.cell)(config, transforms)
-    truncations = [k for k in (r.truncation() for r in resolved) if k is not None]
-    network = Network(built, LOSSES["mse"], True, min(truncations, default=None))
     rng = np.random.default_rng(seed)
-    params = built.init_params(rng)
-    params.update(init_readout(rng, config.hidden_size, 1, config.dtype))
-    for remedy in resolved:
-        params = remedy.initialise(params, config, rng)
+    model = build_model(spec, registry(), inputs, 1, dtype, "mse", True, rng)
     x = rng.uniform(0.0, 1.0, (length, batch, inputs)).astype(dtype)
     y = rng.uniform(0.0, 2.0, (batch, 1)).astype(dtype)
-    return TrainingStep(network, params, resolved, Batch(x, y))
+    return TrainingStep(model, Batch(x, y))

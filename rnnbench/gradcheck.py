@@ -16,35 +16,26 @@ import numpy as np
 from rnnbench.api import Batch, Params
 from rnnbench.engine import numerics
 from rnnbench.engine.gradcheck import check_gradients
-from rnnbench.engine.losses import LOSSES
-from rnnbench.engine.network import Network, init_readout
-from rnnbench.variant import resolve_model
+from rnnbench.engine.network import Network
+from rnnbench.variant import Model, build_model
 
 INPUTS, OUTPUTS = 3, 2
 
 
 @dataclasses.dataclass
 class Problem:
-    """A network with float64 parameters and a batch, ready for a gradient check."""
+    """A model with float64 parameters and a batch, ready for a gradient check."""
 
-    network: Network
-    params: Params
+    model: Model
     batch: Batch
-    remedies: list
 
-    def total_loss(self) -> float:
-        loss = self.network.loss_value(self.params, self.batch)
-        return loss + sum(p[0] for p in self._penalties())
+    @property
+    def network(self) -> Network:
+        return self.model.network
 
-    def _penalties(self):
-        return [p for p in (r.penalty(self.params) for r in self.remedies) if p is not None]
-
-    def analytic_gradients(self) -> Params:
-        _, grads = self.network.loss_and_gradients(self.params, self.batch)
-        for _, extra in self._penalties():
-            for name, g in extra.items():
-                grads[name] = grads[name] + g
-        return grads
+    @property
+    def params(self) -> Params:
+        return self.model.params
 
 
 def make_problem(
@@ -52,16 +43,13 @@ def make_problem(
     many_to_one: bool = True, seed: int = 0, noise: float = 0.1,
 ) -> Problem:
     """A float64 network for ``variant`` on random data, its parameters perturbed
-    by N(0, noise) so that none sits at a special value (zero biases, I)."""
+    by N(0, noise) so that none sits at a special value (zero biases, I). The
+    network runs full BPTT: truncation is checked against its own definition."""
     rng = np.random.default_rng(seed)
     outputs = OUTPUTS if loss == "mse" else OUTPUTS + 1
-    config, remedies = resolve_model(variant, registry, INPUTS, outputs, "float64")
-    transforms = tuple(t for t in (r.summed_input_transform() for r in remedies) if t is not None)
-    cell = registry.get("cell", config.cell)(config, transforms)
-    params = cell.init_params(rng)
-    params.update(init_readout(rng, config.hidden_size, outputs, np.float64))
-    for remedy in remedies:
-        params = remedy.initialise(params, config, rng)
+    model = build_model(variant, registry, INPUTS, outputs, "float64", loss, many_to_one, rng)
+    model.network.truncate = None
+    params = model.params
     for name in params:
         params[name] = params[name] + rng.normal(0.0, noise, params[name].shape)
     x = rng.normal(size=(seq_len, batch_size, INPUTS))
@@ -73,12 +61,12 @@ def make_problem(
     mask = None if many_to_one else rng.random((seq_len, batch_size)) < 0.6
     if mask is not None:
         mask[-1] = True
-    network = Network(cell, LOSSES[loss], many_to_one)
-    return Problem(network, params, Batch(x, y, mask), remedies)
+    return Problem(model, Batch(x, y, mask))
 
 
 def gradient_errors(problem: Problem, eps: float = 1e-6) -> dict[str, float]:
     """Relative error of each parameter's analytic gradient against finite
     differences, with subnormals kept (flush-to-zero off) so no difference is lost."""
     with numerics.flush_to_zero(False):
-        return check_gradients(problem.total_loss, problem.params, problem.analytic_gradients(), eps)
+        _, grads = problem.model.loss_and_gradients(problem.batch)
+        return check_gradients(lambda: problem.model.loss_value(problem.batch), problem.params, grads, eps)

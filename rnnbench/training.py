@@ -19,36 +19,27 @@ from typing import Callable
 
 import numpy as np
 
-from rnnbench.api import Batch, Params
+from rnnbench.api import Batch, Optimizer, Params, Task
 from rnnbench.engine import numerics
-from rnnbench.engine.losses import LOSSES
-from rnnbench.engine.network import Network, global_norm, init_readout
+from rnnbench.engine.network import Network, global_norm
 from rnnbench.plugins import Registry
 from rnnbench.results import Curves, DecayProfile, RunResult
 from rnnbench.spec import RunSpec
-from rnnbench.variant import resolve_model
+from rnnbench.variant import Model, build_model
 
 class Diverged(Exception):
     """The loss or the gradient stopped being finite."""
 
 
-def build(run: RunSpec, registry: Registry):
-    """Make the task, network, parameters, remedies and optimiser of a run."""
+def build(run: RunSpec, registry: Registry) -> tuple[Task, Model, Optimizer]:
+    """Make the task, the model (network, parameters, remedies) and the optimiser of a run."""
     task = registry.create("task", run.task, run.seq_len)
-    config, remedies = resolve_model(
-        run.variant, registry, task.input_size, task.output_size, run.train.dtype
+    model = build_model(
+        run.variant, registry, task.input_size, task.output_size, run.train.dtype,
+        task.loss, task.many_to_one, np.random.default_rng([run.seed, 0]),
     )
-    transforms = tuple(t for t in (r.summed_input_transform() for r in remedies) if t is not None)
-    cell = registry.get("cell", config.cell)(config, transforms)
-    truncations = [k for k in (r.truncation() for r in remedies) if k is not None]
-    network = Network(cell, LOSSES[task.loss], task.many_to_one, min(truncations, default=None))
-    rng = np.random.default_rng([run.seed, 0])
-    params = cell.init_params(rng)
-    params.update(init_readout(rng, config.hidden_size, config.output_size, config.dtype))
-    for remedy in remedies:
-        params = remedy.initialise(params, config, rng)
     optimizer = registry.create("optimizer", run.train.optimizer, learning_rate(run))
-    return task, network, params, remedies, optimizer
+    return task, model, optimizer
 
 
 def learning_rate(run: RunSpec) -> float:
@@ -94,7 +85,8 @@ def train(
     Exceptions from plugins propagate: the runner records them.
     """
     started = time.perf_counter()
-    task, network, params, remedies, optimizer = build(run, registry)
+    task, model, optimizer = build(run, registry)
+    network, params = model.network, model.params
     dtype = np.dtype(run.train.dtype)
     test = cast(task.test_set(run.train.test_size), dtype)
     data_rng = np.random.default_rng([run.seed, 1])
@@ -130,18 +122,11 @@ def train(
         try:
             for step in range(1, run.train.steps + 1):
                 batch = cast(task.sample(data_rng, run.train.batch_size), dtype)
-                loss, grads = network.loss_and_gradients(params, batch)
-                for remedy in remedies:
-                    extra = remedy.penalty(params)
-                    if extra is not None:
-                        loss += extra[0]
-                        for name, g in extra[1].items():
-                            grads[name] = grads[name] + g
+                loss, grads = model.loss_and_gradients(batch)
                 norm = global_norm(grads)
                 if not (math.isfinite(loss) and math.isfinite(norm)):
                     raise Diverged(f"non-finite {'loss' if not math.isfinite(loss) else 'gradient'} at step {step}")
-                for remedy in remedies:
-                    grads = remedy.transform_gradients(grads)
+                grads = model.transform_gradients(grads)
                 window.append((loss, norm, global_norm(grads)))
                 optimizer.step(params, grads)
                 if step % run.train.log_every == 0 or step == run.train.steps:

@@ -1,15 +1,20 @@
 """A variant resolved into a model: its remedies applied, in order, to the model
-configuration, and the combination checked.
+configuration, the combination checked, and the network built.
 
-Used twice: when a suite is validated (so that a combination that makes no
-sense is refused before anything runs) and when a run builds its network.
+Resolving is used when a suite is validated (so that a combination that makes
+no sense is refused before anything runs); building, by training, by the
+gradient check and by the benchmarks, so that all three train the same model.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from rnnbench.api import ModelConfig, Remedy
+from rnnbench.api import Batch, ModelConfig, Params, Remedy
+from rnnbench.engine.losses import LOSSES
+from rnnbench.engine.network import Network, init_readout
 
 
 def resolve_model(variant, registry, input_size: int, output_size: int, dtype) -> tuple[ModelConfig, list[Remedy]]:
@@ -43,3 +48,59 @@ def resolve_model(variant, registry, input_size: int, output_size: int, dtype) -
                 f"choose one of: {', '.join(allowed)}"
             )
     return config, remedies
+
+
+@dataclasses.dataclass
+class Model:
+    """A variant built: its network, parameters (updated in place by training)
+    and remedies, in the variant's order."""
+
+    config: ModelConfig
+    network: Network
+    params: Params
+    remedies: list[Remedy]
+
+    def loss_and_gradients(self, batch: Batch) -> tuple[float, Params]:
+        """The loss with every remedy's penalty added, and its gradient (before
+        any remedy transforms the gradient)."""
+        loss, grads = self.network.loss_and_gradients(self.params, batch)
+        for remedy in self.remedies:
+            extra = remedy.penalty(self.params)
+            if extra is not None:
+                loss += extra[0]
+                for name, g in extra[1].items():
+                    grads[name] = grads[name] + g
+        return loss, grads
+
+    def loss_value(self, batch: Batch) -> float:
+        """The same loss, without gradients."""
+        loss = self.network.loss_value(self.params, batch)
+        for remedy in self.remedies:
+            extra = remedy.penalty(self.params)
+            if extra is not None:
+                loss += extra[0]
+        return loss
+
+    def transform_gradients(self, grads: Params) -> Params:
+        """The remedies' transforms of the gradient (clipping), in order."""
+        for remedy in self.remedies:
+            grads = remedy.transform_gradients(grads)
+        return grads
+
+
+def build_model(
+    variant, registry, input_size: int, output_size: int, dtype, loss: str, many_to_one: bool,
+    rng: np.random.Generator,
+) -> Model:
+    """The network of ``variant`` with fresh parameters drawn from ``rng``: the
+    cell's, then the read-out's, then each remedy's initialisation, in that order."""
+    config, remedies = resolve_model(variant, registry, input_size, output_size, dtype)
+    transforms = tuple(t for t in (r.summed_input_transform() for r in remedies) if t is not None)
+    cell = registry.get("cell", config.cell)(config, transforms)
+    truncations = [k for k in (r.truncation() for r in remedies) if k is not None]
+    network = Network(cell, LOSSES[loss], many_to_one, min(truncations, default=None))
+    params = cell.init_params(rng)
+    params.update(init_readout(rng, config.hidden_size, config.output_size, config.dtype))
+    for remedy in remedies:
+        params = remedy.initialise(params, config, rng)
+    return Model(config, network, params, remedies)

@@ -99,8 +99,8 @@ def test_truncation_is_applied_in_training_and_the_shortest_wins(registry, small
     data = small_suite_data
     data["variants"][1]["remedies"] = [{"name": "truncated_bptt", "steps": 5}, {"name": "truncated_bptt", "steps": 3}]
     run = parse_suite(data, registry).runs()[2]
-    _, network, *_ = build(run, registry)
-    assert network.truncate == 3
+    _, model, _ = build(run, registry)
+    assert model.network.truncate == 3
 
 
 def test_clip_norm_keeps_direction_and_bounds_the_norm(registry):
@@ -142,12 +142,12 @@ def test_identity_and_orthogonal_initialisation(registry, small_suite_data):
         {"name": "ortho-lstm", "cell": "lstm", "hidden_size": 6, "remedies": ["orthogonal_init"]},
     ]
     runs = parse_suite(data, registry).runs()
-    _, _, irnn, *_ = build(runs[0], registry)
+    irnn = build(runs[0], registry)[1].params
     np.testing.assert_array_equal(irnn["W_hh"], (0.9 * np.eye(6)).astype(irnn["W_hh"].dtype))
     assert not irnn["b_h"].any()
-    _, _, ortho, *_ = build(runs[2], registry)
+    ortho = build(runs[2], registry)[1].params
     np.testing.assert_allclose(np.linalg.svd(ortho["W_hh"].astype(float), compute_uv=False), 1.2, rtol=1e-6)
-    _, _, lstm, *_ = build(runs[4], registry)
+    lstm = build(runs[4], registry)[1].params
     W = lstm["W_hh"].astype(float)
     for block in np.split(W, W.shape[0] // 6):
         np.testing.assert_allclose(block @ block.T, np.eye(6), atol=1e-6)
