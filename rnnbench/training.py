@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from rnnbench.api import Batch, Optimizer, Params, Task
-from rnnbench.engine import numerics
+from rnnbench.engine import memory, numerics
 from rnnbench.engine.network import Network, global_norm
 from rnnbench.plugins import Registry
 from rnnbench.results import Curves, DecayProfile, RunResult
@@ -85,6 +85,7 @@ def train(
     Exceptions from plugins propagate: the runner records them.
     """
     started = time.perf_counter()
+    memory.keep_allocations()
     task, model, optimizer = build(run, registry)
     network, params = model.network, model.params
     dtype = np.dtype(run.train.dtype)
