@@ -64,4 +64,4 @@ class TrackGflops(_Step):
             t0 = time.perf_counter()
             self.step.run()
             best = min(best, time.perf_counter() - t0)
-        return matmul_flops(self.step.network.cell.name, *SHAPES[shape], INPUTS) / best / 1e9
+        return matmul_flops(self.step.model.network.cell.name, *SHAPES[shape], INPUTS) / best / 1e9

@@ -22,7 +22,6 @@ import numpy as np
 
 from rnnbench.api import Batch
 from rnnbench.engine import memory
-from rnnbench.engine.network import Network
 from rnnbench.plugins import load_registry
 from rnnbench.spec import VariantSpec
 from rnnbench.variant import Model, build_model
@@ -60,14 +59,6 @@ class TrainingStep:
 
     model: Model
     batch: Batch
-
-    @property
-    def network(self) -> Network:
-        return self.model.network
-
-    @property
-    def params(self) -> dict:
-        return self.model.params
 
     def run(self) -> float:
         loss, grads = self.model.loss_and_gradients(self.batch)

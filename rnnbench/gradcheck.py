@@ -13,10 +13,9 @@ import dataclasses
 
 import numpy as np
 
-from rnnbench.api import Batch, Params
+from rnnbench.api import Batch
 from rnnbench.engine import numerics
 from rnnbench.engine.gradcheck import check_gradients
-from rnnbench.engine.network import Network
 from rnnbench.variant import Model, build_model
 
 INPUTS, OUTPUTS = 3, 2
@@ -28,14 +27,6 @@ class Problem:
 
     model: Model
     batch: Batch
-
-    @property
-    def network(self) -> Network:
-        return self.model.network
-
-    @property
-    def params(self) -> Params:
-        return self.model.params
 
 
 def make_problem(
@@ -69,4 +60,4 @@ def gradient_errors(problem: Problem, eps: float = 1e-6) -> dict[str, float]:
     differences, with subnormals kept (flush-to-zero off) so no difference is lost."""
     with numerics.flush_to_zero(False):
         _, grads = problem.model.loss_and_gradients(problem.batch)
-        return check_gradients(lambda: problem.model.loss_value(problem.batch), problem.params, grads, eps)
+        return check_gradients(lambda: problem.model.loss_value(problem.batch), problem.model.params, grads, eps)

@@ -82,7 +82,7 @@ def test_the_checked_parameters_include_the_remedies_own():
 def test_truncated_gradient_is_the_gradient_of_the_truncated_graph(cell):
     T, k = 9, 4
     problem = make_problem(variant(cell=cell, remedies=[{"name": "truncated_bptt", "steps": k}]), REGISTRY, seq_len=T)
-    net, params, batch = problem.network, problem.params, problem.batch
+    net, params, batch = problem.model.network, problem.model.params, problem.batch
     net.truncate = k
     _, truncated = net.loss_and_gradients(params, batch)
     net.truncate = None
