@@ -181,6 +181,7 @@ class ProcessPool:
             while todo or suspects or in_flight:
                 # After a worker died, its runs go one at a time until each has finished alone.
                 slots = 1 if suspects else self.jobs
+                broken = False
                 while len(in_flight) < slots:
                     if suspects:
                         if in_flight:
@@ -188,22 +189,31 @@ class ProcessPool:
                         run, alone = suspects.popleft(), True
                     elif todo:
                         run, alone = todo.popleft(), False
-                        started(run)
                     else:
                         break
-                    in_flight[pool.submit(work, run)] = (run, alone)
-                done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
-                broken = False
-                for future in done:
-                    run, alone = in_flight.pop(future)
                     try:
-                        yield run, future.result()
-                    except BrokenProcessPool as exc:
+                        future = pool.submit(work, run)
+                    except BrokenProcessPool:
+                        # A worker died after the last results were collected: this run
+                        # never started; it goes back in its queue, and the pool is renewed.
+                        (suspects if alone else todo).appendleft(run)
                         broken = True
-                        if alone:
-                            yield run, WorkerDied(f"the worker process died during the run ({exc})")
-                        else:
-                            suspects.append(run)
+                        break
+                    if not alone:
+                        started(run)
+                    in_flight[future] = (run, alone)
+                if not broken:
+                    done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+                    for future in done:
+                        run, alone = in_flight.pop(future)
+                        try:
+                            yield run, future.result()
+                        except BrokenProcessPool as exc:
+                            broken = True
+                            if alone:
+                                yield run, WorkerDied(f"the worker process died during the run ({exc})")
+                            else:
+                                suspects.append(run)
                 if broken:
                     # Every run still in flight was lost with the pool: collect them too.
                     for future in cf.as_completed(list(in_flight)):
