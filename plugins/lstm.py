@@ -13,7 +13,6 @@ that the cell initially remembers. The maths is in :mod:`rnnbench.engine.lstm`.
 
 from __future__ import annotations
 
-from typing import ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,8 +27,7 @@ GATES = 4  # i, f, g, o, stacked row-wise in this order
 
 
 class LSTMParams(BaseModel):
-    """The LSTM's parameters. Suites pass no cell parameters at present, so the
-    cell reads ``forget_bias`` from its class attribute; this model documents it."""
+    """The LSTM's parameters, given in a variant as ``cell_params = { forget_bias = 0.0 }``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -42,7 +40,7 @@ class LSTMCell(Cell):
     Initialisations, as for the vanilla cell: ``uniform``, every weight
     U(-1/sqrt(H), 1/sqrt(H)); ``normal``, every weight N(0, 1/fan_in). Biases
     start at zero except the forget gate's, which start at ``forget_bias``
-    (1.0; a subclass may change it). The summed-input transforms act at one
+    (1.0 unless the variant's ``cell_params`` say otherwise; Jozefowicz et al. 2015). The summed-input transforms act at one
     site, "gates", of 4 groups of H units (layer normalisation normalises each
     gate's block separately).
     """
@@ -51,7 +49,6 @@ class LSTMCell(Cell):
     Params = LSTMParams
     activations = ("tanh",)
     inits = INITS
-    forget_bias: ClassVar[float] = 1.0
 
     def __init__(self, config, transforms=()):
         super().__init__(config, transforms)
@@ -61,7 +58,8 @@ class LSTMCell(Cell):
         c = self.config
         H = c.hidden_size
         params = cell_weights(rng, c, GATES)
-        params["b_h"][H : 2 * H] = self.forget_bias
+        given = c.cell_params if isinstance(c.cell_params, LSTMParams) else LSTMParams()
+        params["b_h"][H : 2 * H] = given.forget_bias
         params.update(self.chain.init_params(c.dtype))
         return {k: v.astype(c.dtype) for k, v in params.items()}
 

@@ -43,6 +43,7 @@ class ModelConfig:
     output_size: int
     dtype: np.dtype
     slope: float = 0.01  # negative-side slope of the leaky_relu activation
+    cell_params: BaseModel = NoParams()  # the variant's cell_params, validated by the cell's Params
 
 
 @dataclasses.dataclass

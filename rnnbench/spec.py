@@ -111,6 +111,10 @@ class VariantSpec(_Strict):
 
     name: str = Field(min_length=1, description="Label shown in the report; must be unique.")
     cell: str = Field("vanilla", description="Recurrent cell, provided by a plugin.")
+    cell_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The cell's own parameters (e.g. the LSTM's forget_bias), validated by the cell.",
+    )
     activation: str = Field("tanh", description="Non-linearity of the cell.")
     init: str = Field("uniform", description="Initialisation scheme of the cell's weights.")
     hidden_size: PositiveInt = Field(32, description="Number of hidden units.")
@@ -127,7 +131,10 @@ class VariantSpec(_Strict):
         if registry is not None:
             from rnnbench.variant import resolve_model
 
-            resolve_model(self, registry, input_size=1, output_size=1, dtype="float64")
+            config, _ = resolve_model(self, registry, input_size=1, output_size=1, dtype="float64")
+            filled = config.cell_params.model_dump(mode="json")
+            if filled != self.cell_params:  # every default written out, so the key covers it
+                return self.model_copy(update={"cell_params": filled})
         return self
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from pydantic import ValidationError
 
 from rnnbench.api import Batch, ModelConfig, Params, Remedy
 from rnnbench.engine.losses import LOSSES
@@ -35,6 +36,12 @@ def resolve_model(variant, registry, input_size: int, output_size: int, dtype) -
     for remedy in remedies:
         config = remedy.configure(config)
     cell = registry.get("cell", config.cell)
+    try:
+        config = dataclasses.replace(config, cell_params=cell.Params.model_validate(variant.cell_params))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"cell_params of cell '{config.cell}': {where}: {first['msg']}") from None
     for remedy in remedies:  # first, so that a remedy's own reason is the one given
         try:
             remedy.check(config)

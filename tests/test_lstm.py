@@ -3,6 +3,8 @@ error carousel in closed form."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -198,10 +200,8 @@ def test_initialisation(init):
         assert W.std() == pytest.approx(1 / np.sqrt(H), rel=0.05)
         assert params["W_hx"].std() == pytest.approx(1 / np.sqrt(I), rel=0.2)
 
-    class Shut(LSTMCell):
-        forget_bias = -2.0
-
-    assert np.all(Shut(cell.config).init_params(np.random.default_rng(0))["b_h"][H : 2 * H] == -2.0)
+    shut = LSTMCell(dataclasses.replace(cell.config, cell_params=LSTMCell.Params(forget_bias=-2.0)))
+    assert np.all(shut.init_params(np.random.default_rng(0))["b_h"][H : 2 * H] == -2.0)
     assert LSTMCell.Params().forget_bias == 1.0
     with pytest.raises(ValidationError):
         LSTMCell.Params(bias=1.0)

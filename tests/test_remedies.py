@@ -12,7 +12,7 @@ from rnnbench.api import Batch
 from rnnbench.engine.network import global_norm
 from rnnbench.gradcheck import gradient_errors, make_problem
 from rnnbench.plugins import load_registry
-from rnnbench.variant import resolve_model
+from rnnbench.variant import build_model, resolve_model
 from rnnbench.spec import VariantSpec, parse_suite
 from rnnbench.training import build
 
@@ -171,3 +171,16 @@ def test_combinations_that_make_no_sense_are_refused_with_a_reason(fields, reaso
 def test_leaky_relu_remedy_sets_activation_and_slope(registry):
     config, _ = resolve_model(variant(remedies=[{"name": "leaky_relu", "slope": 0.2}]), registry, 2, 1, "float64")
     assert (config.activation, config.slope) == ("leaky_relu", 0.2)
+
+
+def test_cell_params_reach_the_cell_and_are_validated_by_it(registry):
+    v = variant(cell="lstm", cell_params={"forget_bias": 0.0})
+    params = build_model(v, registry, 2, 1, "float64", "mse", True, np.random.default_rng(0)).params
+    H = v.hidden_size
+    assert not params["b_h"][H : 2 * H].any()
+    default = variant(cell="lstm")
+    assert default.cell_params == {"forget_bias": 1.0}  # the default is written out: the key covers it
+    with pytest.raises(ValidationError, match="cell_params of cell 'lstm': forget_gate: Extra inputs"):
+        variant(cell="lstm", cell_params={"forget_gate": 0.0})
+    with pytest.raises(ValidationError, match="cell_params of cell 'vanilla'"):
+        variant(cell_params={"forget_bias": 0.0})
