@@ -127,8 +127,11 @@ def train(
                 norm = global_norm(grads)
                 if not (math.isfinite(loss) and math.isfinite(norm)):
                     raise Diverged(f"non-finite {'loss' if not math.isfinite(loss) else 'gradient'} at step {step}")
-                grads = model.transform_gradients(grads)
-                window.append((loss, norm, global_norm(grads)))
+                transformed = model.transform_gradients(grads)
+                # a remedy that leaves the gradient alone returns it as it was: no second norm
+                after = norm if transformed is grads else global_norm(transformed)
+                grads = transformed
+                window.append((loss, norm, after))
                 optimizer.step(params, grads)
                 if step % run.train.log_every == 0 or step == run.train.steps:
                     log(step)

@@ -10,7 +10,7 @@ from rnnbench.engine import layernorm
 from rnnbench.engine.activations import ACTIVATION_NAMES
 from rnnbench.engine.gradcheck import check_gradients, numerical_gradient
 from rnnbench.engine.losses import cross_entropy, mse
-from rnnbench.engine.network import Network, global_norm, init_readout
+from rnnbench.engine.network import Network, init_readout
 from rnnbench.engine.transforms import cut_before
 from rnnbench_plugins.adding import AddingProblem
 from rnnbench_plugins.vanilla import VanillaCell
