@@ -26,18 +26,23 @@ Backward, given d_t = dL/dh_t arriving from the read-out at step t:
 before step T, gc_t = f_{t+1} ... f_T gc_T: the error carousel, scaled only by
 the forget gates. Truncated BPTT drops BOTH carried terms, W_hh^T delta_{t+1}
 and f_{t+1} * gc_{t+1}, at every cut: the state (h, c) at a cut is a constant.
-Only the recursion loops over t. Rows are batch elements, so W v becomes v @ W.T.
-Each step makes ONE product, of the state s_t = [x_t, h_{t-1}, 1] (kept in one
-buffer, h_t written in place; see :func:`rnnbench.engine.vanilla.stacked_state`)
-with the contiguous stacked [W_hx^T; W_hh^T; b_h^T]. Inside, the gate columns
-are reordered i, f, o, g so that the three sigmoids are one block, and
-sigma(a) = (1 + tanh(a/2))/2 (the 1/2 folded into their weights when no
-transform sits between product and gates): one tanh call over all four gates,
-then one affine pass over the sigmoid block. Backwards, W_hh^T delta_t is
-written straight into gh_{t-1} and f_t * gc_t into gc_{t-1}, the rest added
-later; sigma' = s (1 - s) and tanh' = 1 - g^2 come from the stored gate values;
-dL/dz_o uses tanh(c_t) o (1 - o). The weight gradients are one product over all
-T*B rows: [dW_hx, dW_hh, db_h] = delta^T [x, h_{t-1}, 1].
+
+Layout: inside the recursion the maths is written as above, with column
+vectors: a step's states and gates are (units, B) blocks, the batch along the
+contiguous axis (see :mod:`rnnbench.engine.columns`). Each step makes ONE
+product, a_t = W s_t, of the contiguous stacked W = [W_hx, W_hh, b_h] with the
+state s_t = [x_t; h_{t-1}; 1] (h_t written in place into s_{t+1}), and each
+gate's block is a contiguous run of memory, so every element-wise pass runs
+over contiguous data. Inside, the gate rows are reordered i, f, o, g so that
+the three sigmoids are one block, and sigma(a) = (1 + tanh(a/2))/2 (the 1/2
+folded into their weights when no transform sits between product and gates):
+one tanh call over all four gates, then one affine pass over the sigmoid
+block. Backwards, W_hh^T delta_t is written straight into gh_{t-1} and
+f_t * gc_t into gc_{t-1}, the rest added later; sigma' = s (1 - s) and
+tanh' = 1 - g^2 come from the stored gate values; dL/dz_o uses tanh(c_t) o (1 - o).
+The weight gradients are one product over all T*B columns:
+[dW_hx, dW_hh, db_h] = delta [x; h_{t-1}; 1]^T. The caches hand the states
+out as (T+1, B, H) views, the layout of the rest of the engine.
 """
 
 from __future__ import annotations
@@ -46,13 +51,13 @@ import dataclasses
 
 import numpy as np
 
+from rnnbench.engine.columns import column_state, column_weights, over_all_steps, rows
 from rnnbench.engine.transforms import TransformChain, cut_before
-from rnnbench.engine.vanilla import stacked_state, stacked_weights
 
 
 def _orders(H: int):
-    """Column permutations between the public gate order i, f, g, o and the
-    internal i, f, o, g: internal = public[:, to_internal], public = internal[:, to_public]."""
+    """Row permutations between the public gate order i, f, g, o and the
+    internal i, f, o, g: internal = public[to_internal], public = internal[to_public]."""
     blocks = np.arange(4 * H).reshape(4, H)
     to_internal = blocks[[0, 1, 3, 2]].ravel()
     return to_internal, np.argsort(to_internal)
@@ -61,12 +66,22 @@ def _orders(H: int):
 @dataclasses.dataclass
 class LSTMCache:
     x: np.ndarray  # (T, B, I)
-    gates: np.ndarray  # (T, B, 4H): [i_t, f_t, o_t, g_t] (internal order) for t = 1..T
-    c: np.ndarray  # (T + 1, B, H): c_0..c_T
-    tanh_c: np.ndarray  # (T, B, H): tanh(c_1)..tanh(c_T)
-    h: np.ndarray  # (T + 1, B, H): h_0..h_T, a view into s
+    gates: np.ndarray  # (T, 4H, B): [i_t; f_t; o_t; g_t] (internal order) for t = 1..T
+    c_col: np.ndarray  # (T + 1, H, B): c_0..c_T
+    tanh_c: np.ndarray  # (T, H, B): tanh(c_1)..tanh(c_T)
     steps: list  # per step, the transform chain's caches
-    s: np.ndarray  # (T + 1, B, I+H+1): [x_{t+1}, h_t, 1]
+    s: np.ndarray  # (T + 1, I+H+1, B): [x_{t+1}; h_t; 1]
+
+    @property
+    def h(self) -> np.ndarray:
+        """h_0..h_T, (T + 1, B, H) (a view)."""
+        I = self.x.shape[2]
+        return rows(self.s[:, I : I + self.c_col.shape[1]])
+
+    @property
+    def c(self) -> np.ndarray:
+        """c_0..c_T, (T + 1, B, H) (a view)."""
+        return rows(self.c_col)
 
 
 def forward(W_hx, W_hh, b_h, x, chain: TransformChain, params, h0=None, c0=None) -> LSTMCache:
@@ -74,95 +89,97 @@ def forward(W_hx, W_hh, b_h, x, chain: TransformChain, params, h0=None, c0=None)
     H = W_hh.shape[1]
     dtype = W_hh.dtype
     to_internal, _ = _orders(H)
-    s = stacked_state(x, H, dtype, h0)
-    h = s[:, :, I : I + H]
-    gates = np.empty((T, B, 4 * H), dtype=dtype)
-    c = np.empty((T + 1, B, H), dtype=dtype)
-    tanh_c = np.empty((T, B, H), dtype=dtype)
-    ig = np.empty((B, H), dtype=dtype)
-    c[0] = 0.0 if c0 is None else c0
+    s = column_state(x, H, dtype, h0)
+    h = s[:, I : I + H]  # (T + 1, H, B)
+    gates = np.empty((T, 4 * H, B), dtype=dtype)
+    c = np.empty((T + 1, H, B), dtype=dtype)
+    tanh_c = np.empty((T, H, B), dtype=dtype)
+    ig = np.empty((H, B), dtype=dtype)
+    c[0] = 0.0 if c0 is None else np.asarray(c0).T
     steps = []
-    W = stacked_weights(W_hx, W_hh, b_h)  # public order, for the transforms
-    half = np.ones(4 * H, dtype=dtype)
+    W = column_weights(W_hx, W_hh, b_h)  # public order, for the transforms
+    half = np.ones((4 * H, 1), dtype=dtype)
     half[: 3 * H] = 0.5  # internal order: tanh(a/2) for the sigmoids, tanh(a) for g
     if chain:
-        a = np.empty((B, 4 * H), dtype=dtype)
+        a = np.empty((4 * H, B), dtype=dtype)
     else:
-        W = np.ascontiguousarray(W[:, to_internal] * half)
+        W = np.ascontiguousarray(W[to_internal] * half)
     chain_on = bool(chain)
     for t in range(T):
         act = gates[t]
         if chain_on:
-            np.matmul(s[t], W, out=a)
-            z, caches = chain.forward(a, params)
+            np.matmul(W, s[t], out=a)
+            z, caches = chain.forward(a.T, params)  # the transforms see (B, 4H) rows
             steps.append(caches)
-            np.multiply(z[:, to_internal], half, out=act)
-            np.tanh(act, out=act)
+            np.multiply(z.T[to_internal], half, out=act)
         else:
-            np.matmul(s[t], W, out=act)
-            np.tanh(act, out=act)
-        sig = act[:, : 3 * H]
+            np.matmul(W, s[t], out=act)
+        np.tanh(act, out=act)
+        sig = act[: 3 * H]
         sig *= 0.5
         sig += 0.5
-        i, f, o, g = act[:, :H], act[:, H : 2 * H], act[:, 2 * H : 3 * H], act[:, 3 * H :]
+        i, f, o, g = act[:H], act[H : 2 * H], act[2 * H : 3 * H], act[3 * H :]
         np.multiply(f, c[t], out=c[t + 1])
         np.multiply(i, g, out=ig)
         c[t + 1] += ig
         np.tanh(c[t + 1], out=tanh_c[t])
         np.multiply(o, tanh_c[t], out=h[t + 1])
-    return LSTMCache(x=x, gates=gates, c=c, tanh_c=tanh_c, h=h, steps=steps, s=s)
+    return LSTMCache(x=x, gates=gates, c_col=c, tanh_c=tanh_c, steps=steps, s=s)
 
 
 def backward(W_hh, cache: LSTMCache, d, chain: TransformChain, params, grads, truncate=None):
     """Return (dW_hx, dW_hh, db_h), gh and gc, with gh[t-1] = dL/dh_t and
-    gc[t-1] = dL/dc_t, t = 1..T (total gradients, through every later step).
+    gc[t-1] = dL/dc_t, t = 1..T (total gradients, through every later step),
+    each (T, B, H) like ``d``.
 
     The transforms' parameter gradients are added to ``grads``."""
-    gates, c, tanh_c, h, s = cache.gates, cache.c, cache.tanh_c, cache.h, cache.s
-    T, B, H = tanh_c.shape
-    I = s.shape[2] - H - 1
+    gates, c, tanh_c, s = cache.gates, cache.c_col, cache.tanh_c, cache.s
+    T, H, B = tanh_c.shape
+    I = s.shape[1] - H - 1
+    h = s[:, I : I + H]
     to_internal, to_public = _orders(H)
     cut = cut_before(T, truncate)
     loss_at = np.any(d != 0, axis=(1, 2))
-    W = np.ascontiguousarray(W_hh[to_internal])  # (4H, H), rows in internal order
+    d = d.transpose(0, 2, 1)  # (T, H, B)
+    W = np.ascontiguousarray(W_hh[to_internal].T)  # (H, 4H), columns in internal order
     gh = np.empty_like(tanh_c)
     gc = np.empty_like(tanh_c)
     delta = np.empty_like(gates)  # internal order
-    tmp = np.empty((B, H), dtype=gh.dtype)
-    deriv = np.empty((B, 4 * H), dtype=gh.dtype)
+    tmp = np.empty((H, B), dtype=gh.dtype)
+    deriv = np.empty((4 * H, B), dtype=gh.dtype)
     gh[T - 1] = d[T - 1]
     gc[T - 1] = 0.0
     chain_on = bool(chain)
     for t in range(T - 1, -1, -1):
         act = gates[t]
-        i, f, o, g = act[:, :H], act[:, H : 2 * H], act[:, 2 * H : 3 * H], act[:, 3 * H :]
+        i, f, o, g = act[:H], act[H : 2 * H], act[2 * H : 3 * H], act[3 * H :]
         # gc_t += gh_t o (1 - tanh^2 c_t) = gh_t (o - h_t tanh c_t)
         np.multiply(h[t + 1], tanh_c[t], out=tmp)
         np.subtract(o, tmp, out=tmp)
         tmp *= gh[t]
         gc[t] += tmp
-        # dL/dz = [gc g, gc c_{t-1}, gh tanh c_t, gc i] * [s(1-s), s(1-s), s(1-s), 1 - g^2]
+        # dL/dz = [gc g; gc c_{t-1}; gh tanh c_t; gc i] * [s(1-s); s(1-s); s(1-s); 1 - g^2]
         dz = delta[t]
-        np.multiply(gc[t], g, out=dz[:, :H])
-        np.multiply(gc[t], c[t], out=dz[:, H : 2 * H])
-        np.multiply(gh[t], tanh_c[t], out=dz[:, 2 * H : 3 * H])
-        np.multiply(gc[t], i, out=dz[:, 3 * H :])
+        np.multiply(gc[t], g, out=dz[:H])
+        np.multiply(gc[t], c[t], out=dz[H : 2 * H])
+        np.multiply(gh[t], tanh_c[t], out=dz[2 * H : 3 * H])
+        np.multiply(gc[t], i, out=dz[3 * H :])
         np.subtract(1.0, act, out=deriv)
-        deriv[:, : 3 * H] *= act[:, : 3 * H]
+        deriv[: 3 * H] *= act[: 3 * H]
         np.add(g, 1.0, out=tmp)
-        deriv[:, 3 * H :] *= tmp
+        deriv[3 * H :] *= tmp
         dz *= deriv
         if chain_on:
-            delta[t] = chain.backward(dz[:, to_public], cache.steps[t], params, grads)[:, to_internal]
+            dz[:] = chain.backward(dz[to_public].T, cache.steps[t], params, grads).T[to_internal]
         if t == 0:
             break
         if cut[t - 1]:
             gh[t - 1] = d[t - 1]
             gc[t - 1] = 0.0
         else:
-            np.matmul(delta[t], W, out=gh[t - 1])
+            np.matmul(W, dz, out=gh[t - 1])
             if loss_at[t - 1]:
                 gh[t - 1] += d[t - 1]
             np.multiply(f, gc[t], out=gc[t - 1])
-    dW = (delta.reshape(T * B, 4 * H).T @ s[:T].reshape(T * B, I + H + 1))[to_public]
-    return (dW[:, :I], dW[:, I : I + H], dW[:, I + H]), gh, gc
+    dW = over_all_steps(delta, s[:T])[to_public]
+    return (dW[:, :I], dW[:, I : I + H], dW[:, I + H]), rows(gh), rows(gc)
