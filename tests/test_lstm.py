@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from rnnbench.api import Batch, ModelConfig
+from rnnbench.engine import lstm_kernels
 from rnnbench.engine.gradcheck import check_gradients
 from rnnbench.engine.losses import cross_entropy, mse
 from rnnbench.engine.network import Network, init_readout
@@ -212,3 +213,31 @@ def test_registered_as_a_cell(registry):
     cell = make_cell()
     assert cell.recurrent_matrix({"W_hh": np.eye(2)}) is not None
     assert cell.max_derivative() is None  # no bound holds for a gated cell
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_step_kernels_compute_the_formulas(dtype):
+    """The two compiled kernels against the same formulas written with numpy."""
+    H, B, n, col = 5, 3, 8, 4
+    rng = np.random.default_rng(7)
+    u = np.tanh(rng.normal(size=(4 * H, B))).astype(dtype)  # tanh(a/2) for i, f, o; tanh(a) for g
+    c_prev = rng.normal(size=(H, B)).astype(dtype)
+    act, c = u.copy(), np.empty_like(c_prev)
+    lstm_kernels.gates_and_cell(act, c_prev, c)
+    i, f, o = ((1 + u[: 3 * H]) / 2).reshape(3, H, B)
+    g = u[3 * H :]
+    np.testing.assert_allclose(act, np.concatenate([i, f, o, g]), rtol=1e-6)
+    np.testing.assert_allclose(c, f * c_prev + i * g, rtol=1e-6)
+    assert act.dtype == c.dtype == dtype
+
+    tanh_c = np.tanh(c)
+    gh, gc0 = rng.normal(size=(2, H, B)).astype(dtype)
+    gc, block, carry = gc0.copy(), np.full((4 * H, n), 7.0, dtype), np.empty_like(gc0)
+    lstm_kernels.gates_backward(act, tanh_c, c_prev, gh, gc, block, col, carry)
+    gc_t = gc0 + gh * o * (1 - tanh_c**2)
+    np.testing.assert_allclose(gc, gc_t, rtol=1e-5)
+    dz = np.concatenate([gc_t * g * i * (1 - i), gc_t * c_prev * f * (1 - f),
+                         gh * tanh_c * o * (1 - o), gc_t * i * (1 - g**2)])
+    np.testing.assert_allclose(block[:, col : col + B], dz, rtol=1e-5, atol=1e-7)
+    assert np.all(np.delete(block, np.s_[col : col + B], axis=1) == 7.0)  # no other column written
+    np.testing.assert_allclose(carry, f * gc_t, rtol=1e-5)

@@ -45,14 +45,57 @@ def rows(a: np.ndarray) -> np.ndarray:
     return a.transpose(0, 2, 1)
 
 
-def over_all_steps(delta: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """sum_t delta_t s_t^T for delta (T, G, B) and s (T, K, B): (G, K).
+class StepProducts:
+    """sum_t delta_t s_t^T, (G, K), gathered while a backward recursion runs.
 
-    One product over all T*B columns, [delta_1 ... delta_T] [s_1 ... s_T]^T,
-    after one copy of each into step-major columns (T*B contiguous per row)."""
-    T, G, B = delta.shape
-    D = np.empty((G, T, B), dtype=delta.dtype)
-    np.copyto(D, delta.transpose(1, 0, 2))
-    S = np.empty((s.shape[1], T, B), dtype=s.dtype)
-    np.copyto(S, s.transpose(1, 0, 2))
-    return D.reshape(G, T * B) @ S.reshape(-1, T * B).T
+    Each step's delta_t (G, B) is written by the recursion into
+    :meth:`column`; every ``chunk`` steps (counted back from the last one) the
+    block of columns just filled is multiplied by the matching states in one
+    product, [delta_t0 ... delta_t1-1] [s_t0 ... s_t1-1]^T (G x chunk*B @
+    chunk*B x K), and added up. The block is still in cache when it is
+    multiplied; on the development machine (float32, one thread) such products
+    ran at 190 GFLOP/s against 155-175 for one product over all T*B columns
+    after the loop, which also needs the whole (G, T*B) matrix in memory.
+    """
+
+    #: columns per product: enough for a fast product, few enough to stay in cache
+    COLUMNS = 256
+
+    def __init__(self, G: int, s: np.ndarray):
+        T, K, B = s.shape
+        self.s = s
+        self.B = B
+        self.chunk = max(1, self.COLUMNS // B)
+        self.block = np.empty((G, self.chunk * B), dtype=s.dtype)
+        self.states = np.empty((K, self.chunk, B), dtype=s.dtype)
+        self.total = None
+        self.end = T  # the current block holds steps [end - chunk, end), clipped at 0
+
+    def _start(self) -> int:
+        return max(0, self.end - self.chunk)
+
+    def column(self, t: int) -> tuple[np.ndarray, int]:
+        """(block, j): delta_t is to be written into ``block[:, j:j+B]`` (t counts
+        down from T-1). A compiled kernel takes the contiguous block and j."""
+        j = (t - self._start()) * self.B
+        return self.block, j
+
+    def done(self, t: int) -> None:
+        """Step t's delta is written: multiply out the block when t is its first step."""
+        if t != self._start():
+            return
+        n = self.end - t
+        K = self.s.shape[1]
+        states = self.states[:, :n]
+        np.copyto(states, self.s[t : self.end].transpose(1, 0, 2))
+        product = self.block[:, : n * self.B] @ states.reshape(K, n * self.B).T
+        if self.total is None:
+            self.total = product
+        else:
+            self.total += product
+        self.end = t
+
+    def result(self) -> np.ndarray:
+        """The sum over every step, once ``done`` has been called for each."""
+        assert self.end == 0, "a step's delta is missing"
+        return self.total

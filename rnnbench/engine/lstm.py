@@ -51,7 +51,8 @@ import dataclasses
 
 import numpy as np
 
-from rnnbench.engine.columns import column_state, column_weights, over_all_steps, rows
+from rnnbench.engine import lstm_kernels as kernels
+from rnnbench.engine.columns import column_state, column_weights, rows, StepProducts
 from rnnbench.engine.transforms import TransformChain, cut_before
 
 
@@ -94,7 +95,6 @@ def forward(W_hx, W_hh, b_h, x, chain: TransformChain, params, h0=None, c0=None)
     gates = np.empty((T, 4 * H, B), dtype=dtype)
     c = np.empty((T + 1, H, B), dtype=dtype)
     tanh_c = np.empty((T, H, B), dtype=dtype)
-    ig = np.empty((H, B), dtype=dtype)
     c[0] = 0.0 if c0 is None else np.asarray(c0).T
     steps = []
     W = column_weights(W_hx, W_hh, b_h)  # public order, for the transforms
@@ -115,15 +115,9 @@ def forward(W_hx, W_hh, b_h, x, chain: TransformChain, params, h0=None, c0=None)
         else:
             np.matmul(W, s[t], out=act)
         np.tanh(act, out=act)
-        sig = act[: 3 * H]
-        sig *= 0.5
-        sig += 0.5
-        i, f, o, g = act[:H], act[H : 2 * H], act[2 * H : 3 * H], act[3 * H :]
-        np.multiply(f, c[t], out=c[t + 1])
-        np.multiply(i, g, out=ig)
-        c[t + 1] += ig
+        kernels.gates_and_cell(act, c[t], c[t + 1])  # i, f, o = (1 + act)/2; c_t = f c_{t-1} + i g
         np.tanh(c[t + 1], out=tanh_c[t])
-        np.multiply(o, tanh_c[t], out=h[t + 1])
+        np.multiply(act[2 * H : 3 * H], tanh_c[t], out=h[t + 1])  # h_t = o tanh(c_t)
     return LSTMCache(x=x, gates=gates, c_col=c, tanh_c=tanh_c, steps=steps, s=s)
 
 
@@ -136,7 +130,6 @@ def backward(W_hh, cache: LSTMCache, d, chain: TransformChain, params, grads, tr
     gates, c, tanh_c, s = cache.gates, cache.c_col, cache.tanh_c, cache.s
     T, H, B = tanh_c.shape
     I = s.shape[1] - H - 1
-    h = s[:, I : I + H]
     to_internal, to_public = _orders(H)
     cut = cut_before(T, truncate)
     loss_at = np.any(d != 0, axis=(1, 2))
@@ -144,33 +137,20 @@ def backward(W_hh, cache: LSTMCache, d, chain: TransformChain, params, grads, tr
     W = np.ascontiguousarray(W_hh[to_internal].T)  # (H, 4H), columns in internal order
     gh = np.empty_like(tanh_c)
     gc = np.empty_like(tanh_c)
-    delta = np.empty_like(gates)  # internal order
-    tmp = np.empty((H, B), dtype=gh.dtype)
-    deriv = np.empty((4 * H, B), dtype=gh.dtype)
+    products = StepProducts(4 * H, s[:T])  # delta_t = dL/da_t, internal order, and sum_t delta_t s_t^T
+    spare = np.empty((H, B), dtype=gh.dtype)  # gc_carry at t = 0, where nothing is carried
     gh[T - 1] = d[T - 1]
     gc[T - 1] = 0.0
     chain_on = bool(chain)
     for t in range(T - 1, -1, -1):
-        act = gates[t]
-        i, f, o, g = act[:H], act[H : 2 * H], act[2 * H : 3 * H], act[3 * H :]
-        # gc_t += gh_t o (1 - tanh^2 c_t) = gh_t (o - h_t tanh c_t)
-        np.multiply(h[t + 1], tanh_c[t], out=tmp)
-        np.subtract(o, tmp, out=tmp)
-        tmp *= gh[t]
-        gc[t] += tmp
-        # dL/dz = [gc g; gc c_{t-1}; gh tanh c_t; gc i] * [s(1-s); s(1-s); s(1-s); 1 - g^2]
-        dz = delta[t]
-        np.multiply(gc[t], g, out=dz[:H])
-        np.multiply(gc[t], c[t], out=dz[H : 2 * H])
-        np.multiply(gh[t], tanh_c[t], out=dz[2 * H : 3 * H])
-        np.multiply(gc[t], i, out=dz[3 * H :])
-        np.subtract(1.0, act, out=deriv)
-        deriv[: 3 * H] *= act[: 3 * H]
-        np.add(g, 1.0, out=tmp)
-        deriv[3 * H :] *= tmp
-        dz *= deriv
+        block, j = products.column(t)
+        dz = block[:, j : j + B]
+        # gc_t += gh_t o (1 - tanh^2 c_t); dL/dz; the carried f_t gc_t into gc_{t-1}
+        kernels.gates_backward(gates[t], tanh_c[t], c[t], gh[t], gc[t], block, j,
+                               gc[t - 1] if t > 0 else spare)
         if chain_on:
             dz[:] = chain.backward(dz[to_public].T, cache.steps[t], params, grads).T[to_internal]
+        products.done(t)
         if t == 0:
             break
         if cut[t - 1]:
@@ -180,6 +160,5 @@ def backward(W_hh, cache: LSTMCache, d, chain: TransformChain, params, grads, tr
             np.matmul(W, dz, out=gh[t - 1])
             if loss_at[t - 1]:
                 gh[t - 1] += d[t - 1]
-            np.multiply(f, gc[t], out=gc[t - 1])
-    dW = over_all_steps(delta, s[:T])[to_public]
+    dW = products.result()[to_public]
     return (dW[:, :I], dW[:, I : I + H], dW[:, I + H]), rows(gh), rows(gc)
