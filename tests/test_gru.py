@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from rnnbench.api import Batch, ModelConfig
+from rnnbench.engine import gru_kernels
 from rnnbench.engine.gradcheck import check_gradients
 from rnnbench.engine.losses import cross_entropy, mse
 from rnnbench.engine.network import Network, init_readout
@@ -179,3 +180,35 @@ def test_float32_matches_float64():
 
 def test_registered_as_gru(registry):
     assert registry.get("cell", "gru") is GRUCell
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_step_kernels_compute_the_formulas(dtype):
+    """The four compiled kernels against the same formulas written with numpy."""
+    B, n_cols, col = 3, 8, 2
+    rng = np.random.default_rng(11)
+    u = np.tanh(rng.normal(size=(2 * H, B))).astype(dtype)  # tanh(a/2) for r and z
+    h_prev, n, g, drh = rng.normal(size=(4, H, B)).astype(dtype)
+    n = np.tanh(n)
+    rz, rh = u.copy(), np.empty_like(h_prev)
+    gru_kernels.gates_and_reset(rz, h_prev, rh)
+    r, z = (1 + u[:H]) / 2, (1 + u[H:]) / 2
+    np.testing.assert_allclose(rz, np.concatenate([r, z]), rtol=1e-6)
+    np.testing.assert_allclose(rh, r * h_prev, rtol=1e-6)
+
+    h = np.empty_like(h_prev)
+    gru_kernels.interpolate(rz[H:], n, h_prev, h)
+    np.testing.assert_allclose(h, (1 - z) * n + z * h_prev, rtol=1e-5, atol=1e-6)
+
+    dm = np.full((H, n_cols), 7.0, dtype)
+    gru_kernels.candidate_backward(rz, n, g, dm, col)
+    np.testing.assert_allclose(dm[:, col : col + B], (1 - n**2) * (1 - z) * g, rtol=1e-5)
+    assert np.all(np.delete(dm, np.s_[col : col + B], axis=1) == 7.0)
+
+    da, carry = np.full((2 * H, n_cols), 7.0, dtype), np.empty_like(h_prev)
+    gru_kernels.gates_backward(rz, h_prev, n, g, drh, da, col, carry)
+    expected = np.concatenate([r * (1 - r) * h_prev * drh, z * (1 - z) * (h_prev - n) * g])
+    np.testing.assert_allclose(da[:, col : col + B], expected, rtol=1e-5, atol=1e-7)
+    assert np.all(np.delete(da, np.s_[col : col + B], axis=1) == 7.0)
+    np.testing.assert_allclose(carry, z * g + r * drh, rtol=1e-5, atol=1e-7)
+    assert rz.dtype == h.dtype == dm.dtype == da.dtype == dtype

@@ -36,15 +36,20 @@ Backward, given d_t = dL/dh_t arriving from the read-out at step t:
 Truncated BPTT drops c_{t+1} at every cut: no gradient crosses it through any
 path (the gates and the candidate both read h_{t-1}, and all of c_t is dropped).
 
-Per step the forward pass makes one fused input product x_t W_hx^T for all
-three blocks, one product h_{t-1} [U_r; U_z]^T for both gates, and one
-(r_t * h_{t-1}) U_n^T for the candidate (the reset gate must be known before the
-candidate's recurrent product, so the "reset before" form cannot fuse the two).
-Only the recursion loops over t; the weight gradients are products over all
-T*B rows after the loop -- one each for dW_hx and db_h, one per input (h_{t-1}
-and r_t * h_{t-1}) for the two row blocks of dW_hh. Rows are batch elements,
-so W v becomes v @ W.T; the transposed weights are made contiguous once per
-call.
+Layout and products: the recursion runs in column layout (a step's blocks are
+(H, B), see :mod:`rnnbench.engine.columns`). The gates are ONE product per step,
+a_t = [W_rz, U_rz, b_rz] [x_t; h_{t-1}; 1], and so is the candidate,
+m_t = [W_n, U_n, b_n] [x_t; r_t * h_{t-1}; 1]: each stacked state is one
+buffer where the recursion writes h_{t-1} or r_t * h_{t-1}, x and the constant
+1 filled in once (the reset gate must be known before the candidate's product,
+so the "reset before" form cannot fuse the two). Backwards, one product per
+step for drh_t = U_n^T dm_t and one for [U_r; U_z]^T da_t. The sigmoids are
+(1 + tanh(a/2))/2, the 1/2 folded into the gates' weights when no transform
+sits between product and gates. The element-wise work is four compiled passes
+(:mod:`rnnbench.engine.gru_kernels`). The weight gradients are gathered while
+the loop runs, in cache-sized blocks (:class:`rnnbench.engine.columns.StepProducts`):
+[dW_rz, dU_rz, db_rz] = sum_t da_t [x_t; h_{t-1}; 1]^T and
+[dW_n, dU_n, db_n] = sum_t dm_t [x_t; r_t * h_{t-1}; 1]^T.
 """
 
 from __future__ import annotations
@@ -53,112 +58,120 @@ import dataclasses
 
 import numpy as np
 
-from rnnbench.engine.activations import SIGMOID, TANH
+from rnnbench.engine import gru_kernels as kernels
+from rnnbench.engine.columns import StepProducts, column_state, column_weights, rows
 from rnnbench.engine.transforms import TransformChain, cut_before
 
 
 @dataclasses.dataclass
 class GRUCache:
     x: np.ndarray  # (T, B, I)
-    a: np.ndarray  # (T, B, 2H): a_1..a_T, the gates' summed inputs
-    m: np.ndarray  # (T, B, H): m_1..m_T, the candidate's summed inputs
-    rz: np.ndarray  # (T, B, 2H): [r_t, z_t], t = 1..T
-    rh: np.ndarray  # (T, B, H): r_t * h_{t-1}
-    n: np.ndarray  # (T, B, H): n_t
-    h: np.ndarray  # (T + 1, B, H): h_0..h_T
+    rz: np.ndarray  # (T, 2H, B): [r_t; z_t], t = 1..T
+    n: np.ndarray  # (T, H, B): n_t
+    s: np.ndarray  # (T + 1, I+H+1, B): [x_{t+1}; h_t; 1]
+    sr: np.ndarray  # (T + 1, I+H+1, B): [x_{t+1}; r_{t+1} * h_t; 1]
     gate_steps: list  # per step, the "gates" chain's caches
     candidate_steps: list  # per step, the "candidate" chain's caches
+
+    @property
+    def h(self) -> np.ndarray:
+        """h_0..h_T, (T + 1, B, H) (a view)."""
+        I = self.x.shape[2]
+        return rows(self.s[:, I : I + self.n.shape[1]])
 
 
 def forward(W_hx, W_hh, b_h, x, gates: TransformChain, candidate: TransformChain, params,
             h0=None) -> GRUCache:
-    T, B, _ = x.shape
+    T, B, I = x.shape
     H = W_hh.shape[1]
     dtype = W_hh.dtype
-    xw = np.empty((B, 3 * H), dtype=dtype)  # x_t W_hx^T, reused every step
-    a = np.empty((T, B, 2 * H), dtype=dtype)  # a_t, the gates' summed input
-    m = np.empty((T, B, H), dtype=dtype)  # m_t, the candidate's summed input
-    rz = np.empty((T, B, 2 * H), dtype=dtype)
-    rh = np.empty((T, B, H), dtype=dtype)
-    n = np.empty((T, B, H), dtype=dtype)
-    h = np.empty((T + 1, B, H), dtype=dtype)
-    h[0] = 0.0 if h0 is None else h0
+    s = column_state(x, H, dtype, h0)
+    sr = column_state(x, H, dtype)
+    h, rh = s[:, I : I + H], sr[:, I : I + H]
+    rz = np.empty((T, 2 * H, B), dtype=dtype)
+    n = np.empty((T, H, B), dtype=dtype)
+    W_g = column_weights(W_hx[: 2 * H], W_hh[: 2 * H], b_h[: 2 * H])  # (2H, K)
+    W_n = column_weights(W_hx[2 * H :], W_hh[2 * H :], b_h[2 * H :])  # (H, K)
     gate_steps, candidate_steps = [], []
-    W_hx_T = np.ascontiguousarray(W_hx.T)  # (I, 3H)
-    U_rz_T = np.ascontiguousarray(W_hh[: 2 * H].T)  # (H, 2H)
-    U_n_T = np.ascontiguousarray(W_hh[2 * H :].T)  # (H, H)
-    b_rz, b_n = b_h[: 2 * H], b_h[2 * H :]
+    if gates:
+        a = np.empty((2 * H, B), dtype=dtype)
+    else:
+        W_g *= 0.5  # tanh(a/2) for both sigmoids
+    if candidate:
+        m = np.empty((H, B), dtype=dtype)
     for t in range(T):
-        np.matmul(x[t], W_hx_T, out=xw)
-        np.matmul(h[t], U_rz_T, out=a[t])
-        a[t] += xw[:, : 2 * H]
-        a[t] += b_rz
-        za = a[t]
+        act = rz[t]
         if gates:
-            za, caches = gates.forward(a[t], params)
+            np.matmul(W_g, s[t], out=a)
+            za, caches = gates.forward(a.T, params)  # the transforms see (B, 2H) rows
             gate_steps.append(caches)
-        rz[t] = SIGMOID.forward(za)
-        r, z = rz[t, :, :H], rz[t, :, H:]
-        np.multiply(r, h[t], out=rh[t])
-        np.matmul(rh[t], U_n_T, out=m[t])
-        m[t] += xw[:, 2 * H :]
-        m[t] += b_n
-        zm = m[t]
+            np.multiply(za.T, 0.5, out=act)
+        else:
+            np.matmul(W_g, s[t], out=act)
+        np.tanh(act, out=act)
+        kernels.gates_and_reset(act, h[t], rh[t])  # r, z = (1 + act)/2; r_t * h_{t-1}
         if candidate:
-            zm, caches = candidate.forward(m[t], params)
+            np.matmul(W_n, sr[t], out=m)
+            zm, caches = candidate.forward(m.T, params)
             candidate_steps.append(caches)
-        np.tanh(zm, out=n[t])
-        # h_t = (1 - z) n + z h_{t-1} = n + z (h_{t-1} - n)
-        np.subtract(h[t], n[t], out=h[t + 1])
-        h[t + 1] *= z
-        h[t + 1] += n[t]
-    return GRUCache(x=x, a=a, m=m, rz=rz, rh=rh, n=n, h=h,
-                    gate_steps=gate_steps, candidate_steps=candidate_steps)
+            np.tanh(zm.T, out=n[t])
+        else:
+            np.matmul(W_n, sr[t], out=n[t])
+            np.tanh(n[t], out=n[t])
+        kernels.interpolate(act[H:], n[t], h[t], h[t + 1])  # h_t = (1 - z) n + z h_{t-1}
+    return GRUCache(x=x, rz=rz, n=n, s=s, sr=sr, gate_steps=gate_steps, candidate_steps=candidate_steps)
 
 
 def backward(W_hh, cache: GRUCache, d, gates: TransformChain, candidate: TransformChain, params,
              grads, truncate=None):
-    """Return (dW_hx, dW_hh, db_h) and g, with g[t-1] = dL/dh_t, t = 1..T.
+    """Return (dW_hx, dW_hh, db_h) and g, with g[t-1] = dL/dh_t, t = 1..T, (T, B, H) like ``d``.
 
     The transforms' parameter gradients are added to ``grads``."""
-    rz, rh, n, h, x = cache.rz, cache.rh, cache.n, cache.h, cache.x
-    T, B, H = n.shape
+    rz, n, s, sr = cache.rz, cache.n, cache.s, cache.sr
+    T, H, B = n.shape
+    I = s.shape[1] - H - 1
+    h = s[:, I : I + H]
     dtype = n.dtype
     cut = cut_before(T, truncate)
-    U_rz = np.ascontiguousarray(W_hh[: 2 * H])  # (2H, H)
-    U_n = np.ascontiguousarray(W_hh[2 * H :])  # (H, H)
-    g = np.empty_like(n)
-    delta = np.empty((T, B, 3 * H), dtype=dtype)  # [da_t, dm_t]
-    dgate = np.empty((B, 2 * H), dtype=dtype)  # dL/d[ar_t, az_t], before the gates' chain
-    dcand = np.empty((B, H), dtype=dtype)  # dL/dN_c(m_t), before the candidate's chain
-    drh = np.empty((B, H), dtype=dtype)
-    carry = np.zeros((B, H), dtype=dtype)  # c_{t+1}; zero past the last step
+    loss_at = np.any(d != 0, axis=(1, 2))
+    d = d.transpose(0, 2, 1)  # (T, H, B)
+    U_rz_T = np.ascontiguousarray(W_hh[: 2 * H].T)  # (H, 2H)
+    U_n_T = np.ascontiguousarray(W_hh[2 * H :].T)  # (H, H)
+    g = np.empty((T, H, B), dtype=dtype)
+    drh = np.empty((H, B), dtype=dtype)
+    carry = np.empty((H, B), dtype=dtype)  # z_t g_t + r_t drh_t
+    gate_products = StepProducts(2 * H, s[:T])  # da_t and sum_t da_t [x_t; h_{t-1}; 1]^T
+    candidate_products = StepProducts(H, sr[:T])  # dm_t and sum_t dm_t [x_t; r_t h_{t-1}; 1]^T
+    g[T - 1] = d[T - 1]
     for t in range(T - 1, -1, -1):
-        np.add(d[t], carry, out=g[t])
-        r, z, h_prev = rz[t, :, :H], rz[t, :, H:], h[t]
-        # candidate: dm = N_c'^T ((1 - n^2) (1 - z) g)
-        np.multiply(TANH.derivative(None, n[t]), 1.0 - z, out=dcand)
-        dcand *= g[t]
-        dm = delta[t, :, 2 * H :]
-        dm[...] = candidate.backward(dcand, cache.candidate_steps[t], params, grads) if candidate else dcand
-        np.matmul(dm, U_n, out=drh)
-        # gates: dr = h_{t-1} drh, dz = (h_{t-1} - n) g, each times sigmoid'
-        np.multiply(h_prev, drh, out=dgate[:, :H])
-        np.subtract(h_prev, n[t], out=dgate[:, H:])
-        dgate[:, H:] *= g[t]
-        dgate *= SIGMOID.derivative(None, rz[t])
-        da = delta[t, :, : 2 * H]
-        da[...] = gates.backward(dgate, cache.gate_steps[t], params, grads) if gates else dgate
-        if t and cut[t - 1]:
-            carry.fill(0.0)
+        # candidate: dm = N_c'^T ((1 - n^2) (1 - z) g); drh = U_n^T dm
+        block, j = candidate_products.column(t)
+        kernels.candidate_backward(rz[t], n[t], g[t], block, j)
+        dm = block[:, j : j + B]
+        if candidate:
+            dm[:] = candidate.backward(dm.T, cache.candidate_steps[t], params, grads).T
+        candidate_products.done(t)
+        np.matmul(U_n_T, dm, out=drh)
+        # gates: da = N_g'^T [r(1-r) h_{t-1} drh; z(1-z) (h_{t-1} - n) g]
+        block, j = gate_products.column(t)
+        kernels.gates_backward(rz[t], h[t], n[t], g[t], drh, block, j, carry)
+        da = block[:, j : j + B]
+        if gates:
+            da[:] = gates.backward(da.T, cache.gate_steps[t], params, grads).T
+        gate_products.done(t)
+        if t == 0:
+            break
+        if cut[t - 1]:
+            g[t - 1] = d[t - 1]
         else:
-            np.matmul(da, U_rz, out=carry)
-            carry += z * g[t]
-            carry += r * drh
-    delta2 = delta.reshape(T * B, 3 * H)
-    dW_hx = delta2.T @ x.reshape(T * B, -1).astype(dtype, copy=False)
-    dW_hh = np.empty_like(W_hh)
-    np.matmul(delta2[:, : 2 * H].T, h[:-1].reshape(T * B, H), out=dW_hh[: 2 * H])
-    np.matmul(delta2[:, 2 * H :].T, rh.reshape(T * B, H), out=dW_hh[2 * H :])
-    db_h = delta2.sum(axis=0)
-    return (dW_hx, dW_hh, db_h), g
+            # g_{t-1} = d_{t-1} + z g + r drh + [U_r; U_z]^T da
+            np.matmul(U_rz_T, da, out=g[t - 1])
+            g[t - 1] += carry
+            if loss_at[t - 1]:
+                g[t - 1] += d[t - 1]
+    dW_g = gate_products.result()  # (2H, I+H+1)
+    dW_n = candidate_products.result()  # (H, I+H+1)
+    dW_hx = np.concatenate([dW_g[:, :I], dW_n[:, :I]])
+    dW_hh = np.concatenate([dW_g[:, I : I + H], dW_n[:, I : I + H]])
+    db_h = np.concatenate([dW_g[:, I + H], dW_n[:, I + H]])
+    return (dW_hx, dW_hh, db_h), rows(g)
