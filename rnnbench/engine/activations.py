@@ -15,6 +15,8 @@ from typing import Callable
 
 import numpy as np
 
+from rnnbench.engine import activation_kernels as kernels
+
 
 @dataclasses.dataclass(frozen=True)
 class Activation:
@@ -23,6 +25,9 @@ class Activation:
     derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]
     max_derivative: float  # max |f'|, for the bound ||W_hh||_2 * max|f'|
     backprop: Callable[..., np.ndarray] | None = None  # backprop(a, h, g, out) -> f'(a) * g
+    # compiled kernel(a, s_next, col, g, out): f'(a) * g into out, h read from the
+    # contiguous stacked state s_next[:, col:col+H] (rnnbench.engine.activation_kernels)
+    kernel: Callable[..., None] | None = None
 
     def __post_init__(self):
         if self.backprop is None:  # the generic form: f'(a) computed, then one product
@@ -73,10 +78,10 @@ def leaky_relu(slope: float) -> Activation:
 
 
 TANH = Activation("tanh", lambda a, out=None: np.tanh(a, out=out), lambda a, h: 1.0 - h * h, 1.0,
-                  _tanh_backprop)
+                  _tanh_backprop, kernels.tanh_backprop)
 SIGMOID = Activation("sigmoid", _sigmoid, lambda a, h: h * (1.0 - h), 0.25)
 RELU = Activation("relu", lambda a, out=None: np.maximum(a, 0, out=out),
-                  lambda a, h: (a > 0).astype(a.dtype), 1.0, _relu_backprop)
+                  lambda a, h: (a > 0).astype(a.dtype), 1.0, _relu_backprop, kernels.relu_backprop)
 LINEAR = Activation("linear", _copy, lambda a, h: np.ones_like(a), 1.0, lambda a, h, g, out: _copy(g, out))
 
 # The activations a vanilla cell can use, by name.

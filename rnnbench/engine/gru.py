@@ -47,7 +47,7 @@ step for drh_t = U_n^T dm_t and one for [U_r; U_z]^T da_t. The sigmoids are
 (1 + tanh(a/2))/2, the 1/2 folded into the gates' weights when no transform
 sits between product and gates. The element-wise work is four compiled passes
 (:mod:`rnnbench.engine.gru_kernels`). The weight gradients are gathered while
-the loop runs, in cache-sized blocks (:class:`rnnbench.engine.columns.StepProducts`):
+the loop runs, in cache-sized blocks (:class:`rnnbench.engine.step_products.StepProducts`):
 [dW_rz, dU_rz, db_rz] = sum_t da_t [x_t; h_{t-1}; 1]^T and
 [dW_n, dU_n, db_n] = sum_t dm_t [x_t; r_t * h_{t-1}; 1]^T.
 """
@@ -59,7 +59,8 @@ import dataclasses
 import numpy as np
 
 from rnnbench.engine import gru_kernels as kernels
-from rnnbench.engine.columns import StepProducts, column_state, column_weights, rows
+from rnnbench.engine.columns import column_state, column_weights, rows
+from rnnbench.engine.step_products import StepProducts
 from rnnbench.engine.transforms import TransformChain, cut_before
 
 
@@ -145,7 +146,7 @@ def backward(W_hh, cache: GRUCache, d, gates: TransformChain, candidate: Transfo
     g[T - 1] = d[T - 1]
     for t in range(T - 1, -1, -1):
         # candidate: dm = N_c'^T ((1 - n^2) (1 - z) g); drh = U_n^T dm
-        block, j = candidate_products.column(t)
+        block, j = candidate_products.slot(t)
         kernels.candidate_backward(rz[t], n[t], g[t], block, j)
         dm = block[:, j : j + B]
         if candidate:
@@ -153,7 +154,7 @@ def backward(W_hh, cache: GRUCache, d, gates: TransformChain, candidate: Transfo
         candidate_products.done(t)
         np.matmul(U_n_T, dm, out=drh)
         # gates: da = N_g'^T [r(1-r) h_{t-1} drh; z(1-z) (h_{t-1} - n) g]
-        block, j = gate_products.column(t)
+        block, j = gate_products.slot(t)
         kernels.gates_backward(rz[t], h[t], n[t], g[t], drh, block, j, carry)
         da = block[:, j : j + B]
         if gates:

@@ -6,7 +6,7 @@ sequence, in column layout (a step's blocks are (H, B), see
 :mod:`rnnbench.engine.lstm_kernels`: numba compiles each to one loop in the
 arrays' own dtype (constants made with ``dtype.type``), the matrix products
 and tanh stay with numpy, and the deltas are written by column offset into
-the contiguous blocks that :class:`rnnbench.engine.columns.StepProducts`
+the contiguous blocks that :class:`rnnbench.engine.step_products.StepProducts`
 multiplies out.
 """
 

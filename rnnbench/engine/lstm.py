@@ -52,7 +52,8 @@ import dataclasses
 import numpy as np
 
 from rnnbench.engine import lstm_kernels as kernels
-from rnnbench.engine.columns import column_state, column_weights, rows, StepProducts
+from rnnbench.engine.columns import column_state, column_weights, rows
+from rnnbench.engine.step_products import StepProducts
 from rnnbench.engine.transforms import TransformChain, cut_before
 
 
@@ -143,7 +144,7 @@ def backward(W_hh, cache: LSTMCache, d, chain: TransformChain, params, grads, tr
     gc[T - 1] = 0.0
     chain_on = bool(chain)
     for t in range(T - 1, -1, -1):
-        block, j = products.column(t)
+        block, j = products.slot(t)
         dz = block[:, j : j + B]
         # gc_t += gh_t o (1 - tanh^2 c_t); dL/dz; the carried f_t gc_t into gc_{t-1}
         kernels.gates_backward(gates[t], tanh_c[t], c[t], gh[t], gc[t], block, j,

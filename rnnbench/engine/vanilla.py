@@ -26,6 +26,7 @@ import dataclasses
 import numpy as np
 
 from rnnbench.engine.activations import Activation
+from rnnbench.engine.step_products import StepProducts
 from rnnbench.engine.transforms import TransformChain, cut_before
 
 
@@ -94,20 +95,26 @@ def backward(W_hh, cache: VanillaCache, d, f: Activation, chain: TransformChain,
     loss_at = np.any(d != 0, axis=(1, 2))  # the steps whose d_t is not zero
     W = np.ascontiguousarray(W_hh)
     g = np.empty_like(z)
-    delta = np.empty_like(z)
+    products = StepProducts(H, s[:T], layout="rows")  # delta_t and sum_t delta_t s_t^T
     g[T - 1] = d[T - 1]
     chain_on = bool(chain)
     for t in range(T - 1, -1, -1):
-        f.backprop(z[t], h[t + 1], g[t], out=delta[t])
+        block, j = products.slot(t)
+        delta = block[j : j + B]
+        if f.kernel is not None:
+            f.kernel(z[t], s[t + 1], I, g[t], delta)  # the same f'(a) * g, compiled
+        else:
+            f.backprop(z[t], h[t + 1], g[t], out=delta)
         if chain_on:
-            delta[t] = chain.backward(delta[t], cache.steps[t], params, grads)
+            delta[...] = chain.backward(delta, cache.steps[t], params, grads)
+        products.done(t)
         if t == 0:
             break
         if cut[t - 1]:
             g[t - 1] = d[t - 1]
         else:
-            np.matmul(delta[t], W, out=g[t - 1])
+            np.matmul(delta, W, out=g[t - 1])
             if loss_at[t - 1]:
                 g[t - 1] += d[t - 1]
-    dW = delta.reshape(T * B, H).T @ s[:T].reshape(T * B, I + H + 1)
+    dW = products.result()
     return (dW[:, :I].copy(), dW[:, I : I + H].copy(), dW[:, I + H].copy()), g
