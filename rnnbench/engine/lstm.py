@@ -36,13 +36,17 @@ gate's block is a contiguous run of memory, so every element-wise pass runs
 over contiguous data. Inside, the gate rows are reordered i, f, o, g so that
 the three sigmoids are one block, and sigma(a) = (1 + tanh(a/2))/2 (the 1/2
 folded into their weights when no transform sits between product and gates):
-one tanh call over all four gates, then one affine pass over the sigmoid
-block. Backwards, W_hh^T delta_t is written straight into gh_{t-1} and
-f_t * gc_t into gc_{t-1}, the rest added later; sigma' = s (1 - s) and
-tanh' = 1 - g^2 come from the stored gate values; dL/dz_o uses tanh(c_t) o (1 - o).
-The weight gradients are one product over all T*B columns:
-[dW_hx, dW_hh, db_h] = delta [x; h_{t-1}; 1]^T. The caches hand the states
-out as (T+1, B, H) views, the layout of the rest of the engine.
+one numpy tanh call over all four gates, then ONE compiled pass
+(:mod:`rnnbench.engine.lstm_kernels`) for the sigmoids' affine step and
+c_t = f c_{t-1} + i g, then tanh(c_t) and h_t = o tanh(c_t). Backwards, one
+compiled pass per step computes gc_t, the four gate deltas (sigma' = s (1 - s)
+and tanh' = 1 - g^2 from the stored gate values) and the carried f_t * gc_t,
+written straight into gc_{t-1}; W_hh^T delta_t is written straight into
+gh_{t-1}, d_{t-1} added only where a loss is. The weight gradients,
+[dW_hx, dW_hh, db_h] = sum_t delta_t [x_t; h_{t-1}; 1]^T, are multiplied out in
+cache-sized blocks while the loop runs
+(:class:`rnnbench.engine.step_products.StepProducts`). The caches hand the
+states out as (T+1, B, H) views, the layout of the rest of the engine.
 """
 
 from __future__ import annotations

@@ -13,10 +13,15 @@ Truncated BPTT drops the W_hh^T delta_{t+1} term at every cut.
 Only the recursion loops over t. Rows are batch elements, so W v becomes v @ W.T.
 Each step makes ONE product: the state s_t = [x_t, h_{t-1}, 1] (B, I+H+1) is kept
 in one buffer, where h_t is written in place, and multiplied by the contiguous
-stacked W^T = [W_hx^T; W_hh^T; b_h^T], so the bias costs no separate pass. The
-weight gradients are then one product over all T*B rows: [dW_hx, dW_hh, db_h]
-= delta^T [x, h_{t-1}, 1]. Backwards, W_hh^T delta_t is written straight into
-g_{t-1}, and d_{t-1} added only at the steps that carry a loss.
+stacked W^T = [W_hx^T; W_hh^T; b_h^T], so the bias costs no separate pass.
+Backwards, tanh's and relu's f'(a) * g are one compiled pass each
+(:mod:`rnnbench.engine.activation_kernels`), the other activations numpy's;
+W_hh^T delta_t is written straight into g_{t-1}, and d_{t-1} added only at the
+steps that carry a loss. The weight gradients, [dW_hx, dW_hh, db_h] =
+sum_t delta_t^T [x_t, h_{t-1}, 1], are multiplied out in cache-sized blocks
+while the loop runs (:class:`rnnbench.engine.step_products.StepProducts`). The
+cell stays in row layout, unlike the gated cells (see
+:mod:`rnnbench.engine.columns` for why).
 """
 
 from __future__ import annotations
