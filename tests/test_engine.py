@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 
 from rnnbench.api import Batch, ModelConfig
-from rnnbench.engine import layernorm
+from rnnbench.engine import blas, columns, layernorm
 from rnnbench.engine.activations import ACTIVATION_NAMES, activation
 from rnnbench.engine.gradcheck import check_gradients, numerical_gradient
 from rnnbench.engine.losses import cross_entropy, mse
 from rnnbench.engine.network import Network, init_readout
 from rnnbench.engine.step_products import StepProducts
 from rnnbench.engine.transforms import cut_before
+from rnnbench.spec import VariantSpec
+from rnnbench.variant import build_model
 from rnnbench_plugins.adding import AddingProblem
 from rnnbench_plugins.vanilla import VanillaCell
 
@@ -161,3 +163,49 @@ def test_compiled_activation_backprop_equals_numpy(name, dtype):
     f.kernel(a, s_next, I, g, out)
     np.testing.assert_array_equal(out, f.backprop(a, s_next[:, I : I + H], g, None))
     np.testing.assert_allclose(out, f.derivative(a, s_next[:, I : I + H]) * g, rtol=1e-6)
+
+
+@pytest.mark.parametrize("rows, inner, batch", [(512, 131, 32), (128, 512, 32), (256, 131, 32), (100, 500, 30)])
+def test_row_blocks_fit_the_small_matrix_kernels(monkeypatch, rows, inner, batch):
+    monkeypatch.setattr(blas, "has_small_matrix_kernels", lambda: True)
+    blocks = columns.row_blocks(rows, inner, batch)
+    assert len(blocks) > 1
+    covered = np.concatenate([np.arange(rows)[b] for b in blocks])
+    np.testing.assert_array_equal(covered, np.arange(rows))  # every row once, in order
+    sizes = [b.stop - b.start for b in blocks]
+    assert all(s * inner * batch <= blas.SMALL_PRODUCT for s in sizes)
+    assert all(s % 16 == 0 for s in sizes[:-1]) and len(set(sizes[:-1])) <= 1  # equal blocks, then the rest
+    rng = np.random.default_rng(1)
+    W, x = rng.normal(size=(rows, inner)), rng.normal(size=(inner, batch))
+    out = np.empty((rows, batch))
+    columns.matmul_blocks(W, x, out, blocks)
+    np.testing.assert_allclose(out, W @ x, rtol=1e-12, atol=1e-12)
+
+
+def test_row_blocks_keep_one_product_where_splitting_does_not_pay(monkeypatch):
+    monkeypatch.setattr(blas, "has_small_matrix_kernels", lambda: True)
+    assert columns.row_blocks(128, 131, 32) == [slice(0, 128)]  # small already
+    assert columns.row_blocks(1024, 259, 128) == [slice(0, 1024)]  # would take 34 blocks
+    monkeypatch.setattr(blas, "has_small_matrix_kernels", lambda: False)
+    assert columns.row_blocks(512, 131, 32) == [slice(0, 512)]  # no small-matrix kernels
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_split_products_leave_the_gradients_unchanged(monkeypatch, registry, cell):
+    """An LSTM/GRU at a shape where the per-step products are split in blocks gives
+    the same loss and gradients as with one product per step (float64)."""
+    T, B, H = 6, 32, 128
+    results = []
+    for split in (False, True):
+        monkeypatch.setattr(blas, "has_small_matrix_kernels", lambda split=split: split)
+        gate_rows = {"lstm": 4, "gru": 2}[cell] * H  # the forward's gate product, (rows, I+H+1) @ (I+H+1, B)
+        assert (len(columns.row_blocks(gate_rows, H + 3, B)) > 1) == split
+        rng = np.random.default_rng(0)
+        spec = VariantSpec(name="split", cell=cell, hidden_size=H)
+        model = build_model(spec, registry, 2, 1, np.float64, "mse", True, rng)
+        batch = Batch(rng.uniform(0.0, 1.0, (T, B, 2)), rng.uniform(0.0, 2.0, (B, 1)))
+        results.append(model.loss_and_gradients(batch))
+    (loss0, grads0), (loss1, grads1) = results
+    assert loss1 == pytest.approx(loss0, rel=1e-12)
+    for name in grads0:
+        np.testing.assert_allclose(grads1[name], grads0[name], rtol=1e-9, atol=1e-12)

@@ -17,6 +17,7 @@ one's own thread-count function.
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Iterator
 
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -45,3 +46,24 @@ def blas_description() -> list[dict]:
     """The BLAS libraries loaded in this process: name, version, threads, kernel."""
     keep = ("internal_api", "version", "num_threads", "architecture", "filepath")
     return [{k: lib.get(k) for k in keep} for lib in threadpool_info() if lib.get("user_api") == "blas"]
+
+
+# OpenBLAS's kernels for AVX-512 CPUs, which have small-matrix GEMM kernels
+# (kernel/x86_64/sgemm_small_kernel_permit_skylakex.c: taken when M N K <= 10^6).
+SMALL_MATRIX_KERNELS = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
+SMALL_PRODUCT = 1_000_000
+
+
+@functools.lru_cache(maxsize=None)
+def has_small_matrix_kernels() -> bool:
+    """Whether numpy's BLAS is an OpenBLAS running one of the kernels that
+    take small products by a path of their own (see
+    :func:`rnnbench.engine.columns.row_blocks`). Read once per process: the
+    kernel is chosen when the library loads."""
+    import numpy  # noqa: F401 -- loads numpy's BLAS, so that threadpoolctl sees it
+
+    return any(
+        lib.get("internal_api") == "openblas" and str(lib.get("architecture", "")).lower() in SMALL_MATRIX_KERNELS
+        for lib in threadpool_info()
+    )
+

@@ -59,7 +59,7 @@ import dataclasses
 import numpy as np
 
 from rnnbench.engine import gru_kernels as kernels
-from rnnbench.engine.columns import column_state, column_weights, rows
+from rnnbench.engine.columns import column_state, column_weights, matmul_blocks, row_blocks, rows
 from rnnbench.engine.step_products import StepProducts
 from rnnbench.engine.transforms import TransformChain, cut_before
 
@@ -100,24 +100,26 @@ def forward(W_hx, W_hh, b_h, x, gates: TransformChain, candidate: TransformChain
         W_g *= 0.5  # tanh(a/2) for both sigmoids
     if candidate:
         m = np.empty((H, B), dtype=dtype)
+    gate_blocks = row_blocks(2 * H, W_g.shape[1], B)
+    candidate_blocks = row_blocks(H, W_n.shape[1], B)
     for t in range(T):
         act = rz[t]
         if gates:
-            np.matmul(W_g, s[t], out=a)
+            matmul_blocks(W_g, s[t], a, gate_blocks)
             za, caches = gates.forward(a.T, params)  # the transforms see (B, 2H) rows
             gate_steps.append(caches)
             np.multiply(za.T, 0.5, out=act)
         else:
-            np.matmul(W_g, s[t], out=act)
+            matmul_blocks(W_g, s[t], act, gate_blocks)
         np.tanh(act, out=act)
         kernels.gates_and_reset(act, h[t], rh[t])  # r, z = (1 + act)/2; r_t * h_{t-1}
         if candidate:
-            np.matmul(W_n, sr[t], out=m)
+            matmul_blocks(W_n, sr[t], m, candidate_blocks)
             zm, caches = candidate.forward(m.T, params)
             candidate_steps.append(caches)
             np.tanh(zm.T, out=n[t])
         else:
-            np.matmul(W_n, sr[t], out=n[t])
+            matmul_blocks(W_n, sr[t], n[t], candidate_blocks)
             np.tanh(n[t], out=n[t])
         kernels.interpolate(act[H:], n[t], h[t], h[t + 1])  # h_t = (1 - z) n + z h_{t-1}
     return GRUCache(x=x, rz=rz, n=n, s=s, sr=sr, gate_steps=gate_steps, candidate_steps=candidate_steps)
@@ -144,6 +146,8 @@ def backward(W_hh, cache: GRUCache, d, gates: TransformChain, candidate: Transfo
     gate_products = StepProducts(2 * H, s[:T])  # da_t and sum_t da_t [x_t; h_{t-1}; 1]^T
     candidate_products = StepProducts(H, sr[:T])  # dm_t and sum_t dm_t [x_t; r_t h_{t-1}; 1]^T
     g[T - 1] = d[T - 1]
+    n_blocks = row_blocks(H, H, B)  # for U_n^T dm
+    rz_blocks = row_blocks(H, 2 * H, B)  # for [U_r; U_z]^T da
     for t in range(T - 1, -1, -1):
         # candidate: dm = N_c'^T ((1 - n^2) (1 - z) g); drh = U_n^T dm
         block, j = candidate_products.slot(t)
@@ -152,7 +156,7 @@ def backward(W_hh, cache: GRUCache, d, gates: TransformChain, candidate: Transfo
         if candidate:
             dm[:] = candidate.backward(dm.T, cache.candidate_steps[t], params, grads).T
         candidate_products.done(t)
-        np.matmul(U_n_T, dm, out=drh)
+        matmul_blocks(U_n_T, dm, drh, n_blocks)
         # gates: da = N_g'^T [r(1-r) h_{t-1} drh; z(1-z) (h_{t-1} - n) g]
         block, j = gate_products.slot(t)
         kernels.gates_backward(rz[t], h[t], n[t], g[t], drh, block, j, carry)
@@ -166,7 +170,7 @@ def backward(W_hh, cache: GRUCache, d, gates: TransformChain, candidate: Transfo
             g[t - 1] = d[t - 1]
         else:
             # g_{t-1} = d_{t-1} + z g + r drh + [U_r; U_z]^T da
-            np.matmul(U_rz_T, da, out=g[t - 1])
+            matmul_blocks(U_rz_T, da, g[t - 1], rz_blocks)
             g[t - 1] += carry
             if loss_at[t - 1]:
                 g[t - 1] += d[t - 1]

@@ -56,7 +56,7 @@ import dataclasses
 import numpy as np
 
 from rnnbench.engine import lstm_kernels as kernels
-from rnnbench.engine.columns import column_state, column_weights, rows
+from rnnbench.engine.columns import column_state, column_weights, matmul_blocks, row_blocks, rows
 from rnnbench.engine.step_products import StepProducts
 from rnnbench.engine.transforms import TransformChain, cut_before
 
@@ -110,15 +110,16 @@ def forward(W_hx, W_hh, b_h, x, chain: TransformChain, params, h0=None, c0=None)
     else:
         W = np.ascontiguousarray(W[to_internal] * half)
     chain_on = bool(chain)
+    blocks = row_blocks(4 * H, W.shape[1], B)
     for t in range(T):
         act = gates[t]
         if chain_on:
-            np.matmul(W, s[t], out=a)
+            matmul_blocks(W, s[t], a, blocks)
             z, caches = chain.forward(a.T, params)  # the transforms see (B, 4H) rows
             steps.append(caches)
             np.multiply(z.T[to_internal], half, out=act)
         else:
-            np.matmul(W, s[t], out=act)
+            matmul_blocks(W, s[t], act, blocks)
         np.tanh(act, out=act)
         kernels.gates_and_cell(act, c[t], c[t + 1])  # i, f, o = (1 + act)/2; c_t = f c_{t-1} + i g
         np.tanh(c[t + 1], out=tanh_c[t])
@@ -147,6 +148,7 @@ def backward(W_hh, cache: LSTMCache, d, chain: TransformChain, params, grads, tr
     gh[T - 1] = d[T - 1]
     gc[T - 1] = 0.0
     chain_on = bool(chain)
+    blocks = row_blocks(H, 4 * H, B)
     for t in range(T - 1, -1, -1):
         block, j = products.slot(t)
         dz = block[:, j : j + B]
@@ -162,7 +164,7 @@ def backward(W_hh, cache: LSTMCache, d, chain: TransformChain, params, grads, tr
             gh[t - 1] = d[t - 1]
             gc[t - 1] = 0.0
         else:
-            np.matmul(W, dz, out=gh[t - 1])
+            matmul_blocks(W, dz, gh[t - 1], blocks)
             if loss_at[t - 1]:
                 gh[t - 1] += d[t - 1]
     dW = products.result()[to_public]
