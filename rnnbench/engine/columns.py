@@ -54,8 +54,8 @@ def rows(a: np.ndarray) -> np.ndarray:
     return a.transpose(0, 2, 1)
 
 
-def row_blocks(rows: int, inner: int, batch: int, most: int = 4) -> list[slice]:
-    """Row slices that split a (rows, inner) @ (inner, batch) product into
+def row_blocks(n_rows: int, inner: int, batch: int, most: int = 4) -> list[slice]:
+    """Row slices that split a (n_rows, inner) @ (inner, batch) product into
     blocks that OpenBLAS's small-matrix kernels take (M N K <= 10^6, see
     :func:`rnnbench.engine.blas.has_small_matrix_kernels`), of balanced
     sizes, a multiple of 16 rows each; one slice where those kernels are absent,
@@ -69,14 +69,14 @@ def row_blocks(rows: int, inner: int, batch: int, most: int = 4) -> list[slice]:
     100) took 5% less time. With the Haswell kernels, which have no such path,
     the split made the same step 5% slower."""
     limit = blas.SMALL_PRODUCT // max(1, inner * batch)  # rows per block at most
-    if rows <= limit or limit < 16 or not blas.has_small_matrix_kernels():
-        return [slice(0, rows)]
-    count = -(-rows // (limit // 16 * 16))
+    if n_rows <= limit or limit < 16 or not blas.has_small_matrix_kernels():
+        return [slice(0, n_rows)]
+    count = -(-n_rows // (limit // 16 * 16))
     if count > most:
-        return [slice(0, rows)]
-    size = -(-rows // count)
+        return [slice(0, n_rows)]
+    size = -(-n_rows // count)
     size = -(-size // 16) * 16
-    return [slice(i, min(i + size, rows)) for i in range(0, rows, size)]
+    return [slice(i, min(i + size, n_rows)) for i in range(0, n_rows, size)]
 
 
 def matmul_blocks(W: np.ndarray, x: np.ndarray, out: np.ndarray, blocks: list[slice]) -> None:
