@@ -15,7 +15,6 @@ from typing import Callable
 
 import numpy as np
 
-from rnnbench.engine import activation_kernels as kernels
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +34,17 @@ class Activation:
             object.__setattr__(
                 self, "backprop", lambda a, h, g, out: np.multiply(derivative(a, h), g, out=out)
             )
+
+
+def _compiled(name: str):
+    """The kernel ``name`` of :mod:`rnnbench.engine.activation_kernels`, imported
+    (with numba) on its first call rather than with this module."""
+    def kernel(*args):
+        from rnnbench.engine import activation_kernels
+
+        return getattr(activation_kernels, name)(*args)
+
+    return kernel
 
 
 def _sigmoid(a: np.ndarray, out=None) -> np.ndarray:
@@ -78,10 +88,10 @@ def leaky_relu(slope: float) -> Activation:
 
 
 TANH = Activation("tanh", lambda a, out=None: np.tanh(a, out=out), lambda a, h: 1.0 - h * h, 1.0,
-                  _tanh_backprop, kernels.tanh_backprop)
+                  _tanh_backprop, _compiled("tanh_backprop"))
 SIGMOID = Activation("sigmoid", _sigmoid, lambda a, h: h * (1.0 - h), 0.25)
 RELU = Activation("relu", lambda a, out=None: np.maximum(a, 0, out=out),
-                  lambda a, h: (a > 0).astype(a.dtype), 1.0, _relu_backprop, kernels.relu_backprop)
+                  lambda a, h: (a > 0).astype(a.dtype), 1.0, _relu_backprop, _compiled("relu_backprop"))
 LINEAR = Activation("linear", _copy, lambda a, h: np.ones_like(a), 1.0, lambda a, h, g, out: _copy(g, out))
 
 # The activations a vanilla cell can use, by name.

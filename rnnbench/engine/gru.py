@@ -58,7 +58,6 @@ import dataclasses
 
 import numpy as np
 
-from rnnbench.engine import gru_kernels as kernels
 from rnnbench.engine.columns import column_state, column_weights, matmul_blocks, row_blocks, rows
 from rnnbench.engine.step_products import StepProducts
 from rnnbench.engine.transforms import TransformChain, cut_before
@@ -83,6 +82,8 @@ class GRUCache:
 
 def forward(W_hx, W_hh, b_h, x, gates: TransformChain, candidate: TransformChain, params,
             h0=None) -> GRUCache:
+    from rnnbench.engine import gru_kernels as kernels  # numba, imported when first needed
+
     T, B, I = x.shape
     H = W_hh.shape[1]
     dtype = W_hh.dtype
@@ -130,6 +131,8 @@ def backward(W_hh, cache: GRUCache, d, gates: TransformChain, candidate: Transfo
     """Return (dW_hx, dW_hh, db_h) and g, with g[t-1] = dL/dh_t, t = 1..T, (T, B, H) like ``d``.
 
     The transforms' parameter gradients are added to ``grads``."""
+    from rnnbench.engine import gru_kernels as kernels  # numba, imported when first needed
+
     rz, n, s, sr = cache.rz, cache.n, cache.s, cache.sr
     T, H, B = n.shape
     I = s.shape[1] - H - 1

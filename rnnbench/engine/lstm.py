@@ -55,7 +55,6 @@ import dataclasses
 
 import numpy as np
 
-from rnnbench.engine import lstm_kernels as kernels
 from rnnbench.engine.columns import column_state, column_weights, matmul_blocks, row_blocks, rows
 from rnnbench.engine.step_products import StepProducts
 from rnnbench.engine.transforms import TransformChain, cut_before
@@ -91,6 +90,8 @@ class LSTMCache:
 
 
 def forward(W_hx, W_hh, b_h, x, chain: TransformChain, params, h0=None, c0=None) -> LSTMCache:
+    from rnnbench.engine import lstm_kernels as kernels  # numba, imported when first needed
+
     T, B, I = x.shape
     H = W_hh.shape[1]
     dtype = W_hh.dtype
@@ -133,6 +134,8 @@ def backward(W_hh, cache: LSTMCache, d, chain: TransformChain, params, grads, tr
     each (T, B, H) like ``d``.
 
     The transforms' parameter gradients are added to ``grads``."""
+    from rnnbench.engine import lstm_kernels as kernels  # numba, imported when first needed
+
     gates, c, tanh_c, s = cache.gates, cache.c_col, cache.tanh_c, cache.s
     T, H, B = tanh_c.shape
     I = s.shape[1] - H - 1
