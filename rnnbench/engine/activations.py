@@ -38,11 +38,17 @@ class Activation:
 
 def _compiled(name: str):
     """The kernel ``name`` of :mod:`rnnbench.engine.activation_kernels`, imported
-    (with numba) on its first call rather than with this module."""
-    def kernel(*args):
-        from rnnbench.engine import activation_kernels
+    (with numba) on its first call rather than with this module, and kept: the
+    vanilla recursion calls it once per time step."""
+    found = None
 
-        return getattr(activation_kernels, name)(*args)
+    def kernel(*args):
+        nonlocal found
+        if found is None:
+            from rnnbench.engine import activation_kernels
+
+            found = getattr(activation_kernels, name)
+        return found(*args)
 
     return kernel
 
