@@ -65,10 +65,10 @@ class GRUCell(Cell):
     def state_at(self, cache, t: int):
         return cache.h[t]
 
-    def backward(self, params: Params, cache, dh_out: np.ndarray, truncate=None):
+    def backward(self, params: Params, cache, dh_out: np.ndarray, truncate=None, loss_steps=None):
         grads = {**self.gates.zero_grads(params), **self.candidate.zero_grads(params)}
         (dW_hx, dW_hh, db_h), g = gru.backward(
-            params["W_hh"], cache, dh_out, self.gates, self.candidate, params, grads, truncate
+            params["W_hh"], cache, dh_out, self.gates, self.candidate, params, grads, truncate, loss_steps
         )
         grads.update(W_hx=dW_hx, W_hh=dW_hh, b_h=db_h)
         return grads, g

@@ -74,17 +74,17 @@ class LSTMCell(Cell):
         """(h_t, c_t), the state after t steps."""
         return cache.h[t], cache.c[t]
 
-    def backward_with_cell_state(self, params: Params, cache, dh_out: np.ndarray, truncate=None):
+    def backward_with_cell_state(self, params: Params, cache, dh_out: np.ndarray, truncate=None, loss_steps=None):
         """As :meth:`backward`, and also gc with gc[t-1] = dL/dc_t, t = 1..T."""
         grads = self.chain.zero_grads(params)
         (dW_hx, dW_hh, db_h), gh, gc = lstm.backward(
-            params["W_hh"], cache, dh_out, self.chain, params, grads, truncate
+            params["W_hh"], cache, dh_out, self.chain, params, grads, truncate, loss_steps
         )
         grads.update(W_hx=dW_hx, W_hh=dW_hh, b_h=db_h)
         return grads, gh, gc
 
-    def backward(self, params: Params, cache, dh_out: np.ndarray, truncate=None):
-        grads, gh, _ = self.backward_with_cell_state(params, cache, dh_out, truncate)
+    def backward(self, params: Params, cache, dh_out: np.ndarray, truncate=None, loss_steps=None):
+        grads, gh, _ = self.backward_with_cell_state(params, cache, dh_out, truncate, loss_steps)
         return grads, gh
 
     def cell_state_profile(self, params: Params, cache, dh_out: np.ndarray) -> np.ndarray:

@@ -180,7 +180,8 @@ class Cell:
         raise NotImplementedError
 
     def backward(
-        self, params: Params, cache: object, dh_out: np.ndarray, truncate: int | None = None
+        self, params: Params, cache: object, dh_out: np.ndarray, truncate: int | None = None,
+        loss_steps: np.ndarray | None = None,
     ) -> tuple[Params, np.ndarray]:
         """BPTT. ``dh_out[t]`` is the gradient reaching h_t from the read-out at
         step t (zero where there is no loss). Return the gradients of the cell's
@@ -189,6 +190,12 @@ class Cell:
         With ``truncate`` = k the sequence is cut into chunks of k steps counted
         back from the last step, and no gradient flows across a cut: the state
         at a cut is treated as a constant (truncated BPTT, Williams & Peng 1990).
+
+        ``loss_steps``, where given, lists the steps t whose ``dh_out[t]`` may be
+        non-zero (for a many-to-one task only the last); a cell may read only
+        those and skip a pass over all of ``dh_out`` (see
+        :func:`rnnbench.engine.bptt.loss_at`). A cell whose ``backward`` has no
+        ``loss_steps`` parameter is still called, without it.
         """
         raise NotImplementedError
 

@@ -12,7 +12,7 @@ from rnnbench.engine.gradcheck import check_gradients, numerical_gradient
 from rnnbench.engine.losses import cross_entropy, mse
 from rnnbench.engine.network import Network, init_readout
 from rnnbench.engine.step_products import StepProducts
-from rnnbench.engine.transforms import cut_before
+from rnnbench.engine.bptt import cut_before, loss_at
 from rnnbench.spec import VariantSpec
 from rnnbench.variant import build_model
 from rnnbench_plugins.adding import AddingProblem
@@ -209,3 +209,60 @@ def test_split_products_leave_the_gradients_unchanged(monkeypatch, registry, cel
     assert loss1 == pytest.approx(loss0, rel=1e-12)
     for name in grads0:
         np.testing.assert_allclose(grads1[name], grads0[name], rtol=1e-9, atol=1e-12)
+
+
+def test_loss_at_names_the_steps_with_a_loss():
+    d = np.zeros((5, 2, 3))
+    d[1, 0, 2] = 1.0
+    d[4] = -2.0
+    assert list(np.flatnonzero(loss_at(d))) == [1, 4]
+    assert list(np.flatnonzero(loss_at(d, np.array([4])))) == [4]  # as told: d[1] is not read
+
+
+@pytest.mark.parametrize("cell", ["vanilla", "lstm", "gru"])
+def test_a_cell_told_the_loss_steps_reads_dh_out_only_there(registry, cell):
+    T, B, H = 6, 3, 4
+    rng = np.random.default_rng(2)
+    spec = VariantSpec(name="told", cell=cell, hidden_size=H)
+    model = build_model(spec, registry, 2, 1, np.float64, "mse", True, rng)
+    c, params = model.network.cell, model.params
+    _, cache = c.forward(params, rng.uniform(0.0, 1.0, (T, B, 2)))
+    d = np.zeros((T, B, H))
+    d[[2, 5]] = rng.normal(size=(2, B, H))
+    scanned = c.backward(params, cache, d)
+    told = c.backward(params, cache, d, loss_steps=np.array([2, 5]))
+    last_only = c.backward(params, cache, d, loss_steps=np.array([5]))
+    d[2] = 0.0
+    without_step_2 = c.backward(params, cache, d)
+    for (grads, g), (grads_ref, g_ref) in ((told, scanned), (last_only, without_step_2)):
+        np.testing.assert_array_equal(g, g_ref)
+        for name in grads_ref:
+            np.testing.assert_array_equal(grads[name], grads_ref[name])
+    assert not np.array_equal(last_only[1], told[1])
+
+
+def test_the_network_names_the_loss_steps_and_calls_an_older_cell_without_them():
+    net, params, batch = make_network(T=6)
+    seen = []
+
+    class Spy(VanillaCell):
+        def backward(self, params, cache, dh_out, truncate=None, loss_steps=None):
+            seen.append(list(loss_steps))
+            return super().backward(params, cache, dh_out, truncate, loss_steps)
+
+    class Older(VanillaCell):  # a plugin cell written before Cell.backward took loss_steps
+        def backward(self, params, cache, dh_out, truncate=None):
+            seen.append(None)
+            return super().backward(params, cache, dh_out, truncate)
+
+    _, expected = net.loss_and_gradients(params, batch)
+    for cls in (Spy, Older):
+        _, grads = Network(cls(net.cell.config), mse).loss_and_gradients(params, batch)
+        for name in expected:
+            np.testing.assert_array_equal(grads[name], expected[name])
+    assert seen == [[5], None]
+    mask = np.zeros((6, batch.x.shape[1]), dtype=bool)
+    mask[[1, 4], 0] = True
+    y = np.zeros((6, batch.x.shape[1], 1))
+    Network(Spy(net.cell.config), mse, many_to_one=False).loss_and_gradients(params, Batch(batch.x, y, mask))
+    assert seen[-1] == [1, 4]

@@ -60,7 +60,8 @@ import numpy as np
 
 from rnnbench.engine.columns import column_state, column_weights, matmul_blocks, row_blocks, rows
 from rnnbench.engine.step_products import StepProducts
-from rnnbench.engine.transforms import TransformChain, cut_before
+from rnnbench.engine.bptt import cut_before, loss_at
+from rnnbench.engine.transforms import TransformChain
 
 
 @dataclasses.dataclass
@@ -127,7 +128,7 @@ def forward(W_hx, W_hh, b_h, x, gates: TransformChain, candidate: TransformChain
 
 
 def backward(W_hh, cache: GRUCache, d, gates: TransformChain, candidate: TransformChain, params,
-             grads, truncate=None):
+             grads, truncate=None, loss_steps=None):
     """Return (dW_hx, dW_hh, db_h) and g, with g[t-1] = dL/dh_t, t = 1..T, (T, B, H) like ``d``.
 
     The transforms' parameter gradients are added to ``grads``."""
@@ -139,7 +140,7 @@ def backward(W_hh, cache: GRUCache, d, gates: TransformChain, candidate: Transfo
     h = s[:, I : I + H]
     dtype = n.dtype
     cut = cut_before(T, truncate)
-    loss_at = np.any(d != 0, axis=(1, 2))
+    has_loss = loss_at(d, loss_steps)  # the steps whose d_t may not be zero
     d = d.transpose(0, 2, 1)  # (T, H, B)
     U_rz_T = np.ascontiguousarray(W_hh[: 2 * H].T)  # (H, 2H)
     U_n_T = np.ascontiguousarray(W_hh[2 * H :].T)  # (H, H)
@@ -175,7 +176,7 @@ def backward(W_hh, cache: GRUCache, d, gates: TransformChain, candidate: Transfo
             # g_{t-1} = d_{t-1} + z g + r drh + [U_r; U_z]^T da
             matmul_blocks(U_rz_T, da, g[t - 1], rz_blocks)
             g[t - 1] += carry
-            if loss_at[t - 1]:
+            if has_loss[t - 1]:
                 g[t - 1] += d[t - 1]
     dW_g = gate_products.result()  # (2H, I+H+1)
     dW_n = candidate_products.result()  # (H, I+H+1)

@@ -57,7 +57,8 @@ import numpy as np
 
 from rnnbench.engine.columns import column_state, column_weights, matmul_blocks, row_blocks, rows
 from rnnbench.engine.step_products import StepProducts
-from rnnbench.engine.transforms import TransformChain, cut_before
+from rnnbench.engine.bptt import cut_before, loss_at
+from rnnbench.engine.transforms import TransformChain
 
 
 def _orders(H: int):
@@ -128,7 +129,8 @@ def forward(W_hx, W_hh, b_h, x, chain: TransformChain, params, h0=None, c0=None)
     return LSTMCache(x=x, gates=gates, c_col=c, tanh_c=tanh_c, steps=steps, s=s)
 
 
-def backward(W_hh, cache: LSTMCache, d, chain: TransformChain, params, grads, truncate=None):
+def backward(W_hh, cache: LSTMCache, d, chain: TransformChain, params, grads, truncate=None,
+             loss_steps=None):
     """Return (dW_hx, dW_hh, db_h), gh and gc, with gh[t-1] = dL/dh_t and
     gc[t-1] = dL/dc_t, t = 1..T (total gradients, through every later step),
     each (T, B, H) like ``d``.
@@ -141,7 +143,7 @@ def backward(W_hh, cache: LSTMCache, d, chain: TransformChain, params, grads, tr
     I = s.shape[1] - H - 1
     to_internal, to_public = _orders(H)
     cut = cut_before(T, truncate)
-    loss_at = np.any(d != 0, axis=(1, 2))
+    has_loss = loss_at(d, loss_steps)  # the steps whose d_t may not be zero
     d = d.transpose(0, 2, 1)  # (T, H, B)
     W = np.ascontiguousarray(W_hh[to_internal].T)  # (H, 4H), columns in internal order
     gh = np.empty_like(tanh_c)
@@ -168,7 +170,7 @@ def backward(W_hh, cache: LSTMCache, d, chain: TransformChain, params, grads, tr
             gc[t - 1] = 0.0
         else:
             matmul_blocks(W, dz, gh[t - 1], blocks)
-            if loss_at[t - 1]:
+            if has_loss[t - 1]:
                 gh[t - 1] += d[t - 1]
     dW = products.result()[to_public]
     return (dW[:, :I], dW[:, I : I + H], dW[:, I + H]), rows(gh), rows(gc)

@@ -11,6 +11,7 @@ from. Read-out parameters are called ``W_hy`` and ``b_y``.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Callable
 
 import numpy as np
@@ -33,6 +34,15 @@ class Network:
     loss: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]
     many_to_one: bool = True
     truncate: int | None = None  # truncated BPTT: chunk length, or None for full BPTT
+
+    def __post_init__(self):
+        # a cell written before Cell.backward took loss_steps is called without it
+        self._names_loss_steps = "loss_steps" in inspect.signature(self.cell.backward).parameters
+
+    def _backward(self, params: Params, cache, d: np.ndarray, loss_steps: np.ndarray, truncate=None):
+        if self._names_loss_steps:
+            return self.cell.backward(params, cache, d, truncate, loss_steps=loss_steps)
+        return self.cell.backward(params, cache, d, truncate)
 
     def _read(self, h: np.ndarray, batch: Batch):
         """The hidden states that carry a loss, (N, H), their targets, and where they are."""
@@ -61,12 +71,16 @@ class Network:
         hs, ys, mask = self._read(h, batch)
         loss, do = self.loss(hs @ params["W_hy"].T + params["b_y"], ys)
         do = do.astype(h.dtype, copy=False)
-        d = np.zeros_like(h)
+        # np.zeros, not zeros_like: its pages stay untouched, and unread by a
+        # cell told the loss_steps, where no loss is
+        d = np.zeros(h.shape, dtype=h.dtype)
         if mask is None:
             d[-1] = do @ params["W_hy"]
+            loss_steps = np.array([h.shape[0] - 1])
         else:
             d[mask] = do @ params["W_hy"]
-        grads, _ = self.cell.backward(params, cache, d, self.truncate)
+            loss_steps = np.flatnonzero(mask.any(axis=1))
+        grads, _ = self._backward(params, cache, d, loss_steps, self.truncate)
         grads["W_hy"] = do.T @ hs
         grads["b_y"] = do.sum(axis=0)
         return loss, grads
@@ -77,7 +91,7 @@ class Network:
         h, cache = self.cell.forward(params, batch.x)
         y_last = batch.y if self.many_to_one else batch.y[-1]
         _, do = self.loss(h[-1] @ params["W_hy"].T + params["b_y"], y_last)
-        d = np.zeros_like(h)
+        d = np.zeros(h.shape, dtype=h.dtype)
         d[-1] = (do * batch.x.shape[1]).astype(h.dtype, copy=False) @ params["W_hy"]
         return cache, d
 
@@ -93,7 +107,7 @@ class Network:
         """
         params, batch = _float64(params, batch)
         cache, d = self._final_loss_gradient(params, batch)
-        _, g = self.cell.backward(params, cache, d)
+        _, g = self._backward(params, cache, d, np.array([d.shape[0] - 1]))
         return np.linalg.norm(g.astype(np.float64), axis=2).mean(axis=1)[::-1]
 
     def state_profiles(self, params: Params, batch: Batch) -> dict[str, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Summed-input transforms chained at one site of a cell, and truncation of BPTT.
+"""Summed-input transforms chained at one site of a cell.
 
 A cell computes a summed input a_t (B, G*H) at each of its sites, passes it
 through the chain (z_t = T_n(...T_1(a_t))) and applies its non-linearity to
@@ -52,13 +52,3 @@ class TransformChain:
             dz = t.backward(dz, cache, params, self.site, grads)
         return dz
 
-
-def cut_before(T: int, truncate: int | None) -> np.ndarray:
-    """cut[s] is True when no gradient flows from step s + 1 back into step s
-    (0-based steps): the sequence is cut into chunks of ``truncate`` steps
-    counted back from the last one. All False without truncation."""
-    cut = np.zeros(T, dtype=bool)
-    if truncate is not None:
-        s = np.arange(T - 1)
-        cut[:-1] = (T - (s + 1)) % truncate == 0
-    return cut

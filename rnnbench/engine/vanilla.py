@@ -32,7 +32,8 @@ import numpy as np
 
 from rnnbench.engine.activations import Activation
 from rnnbench.engine.step_products import StepProducts
-from rnnbench.engine.transforms import TransformChain, cut_before
+from rnnbench.engine.bptt import cut_before, loss_at
+from rnnbench.engine.transforms import TransformChain
 
 
 def stacked_state(x: np.ndarray, hidden: int, dtype, h0=None) -> np.ndarray:
@@ -89,7 +90,7 @@ def forward(W_hx, W_hh, b_h, x, f: Activation, chain: TransformChain, params, h0
 
 
 def backward(W_hh, cache: VanillaCache, d, f: Activation, chain: TransformChain, params,
-             grads, truncate=None):
+             grads, truncate=None, loss_steps=None):
     """Return (dW_hx, dW_hh, db_h) and g, with g[t-1] = dL/dh_t, t = 1..T.
 
     The transforms' parameter gradients are added to ``grads``."""
@@ -97,7 +98,7 @@ def backward(W_hh, cache: VanillaCache, d, f: Activation, chain: TransformChain,
     T, B, H = z.shape
     I = s.shape[2] - H - 1
     cut = cut_before(T, truncate)
-    loss_at = np.any(d != 0, axis=(1, 2))  # the steps whose d_t is not zero
+    has_loss = loss_at(d, loss_steps)  # the steps whose d_t may not be zero
     W = np.ascontiguousarray(W_hh)
     g = np.empty_like(z)
     products = StepProducts(H, s[:T], layout="rows")  # delta_t and sum_t delta_t s_t^T
@@ -119,7 +120,7 @@ def backward(W_hh, cache: VanillaCache, d, f: Activation, chain: TransformChain,
             g[t - 1] = d[t - 1]
         else:
             np.matmul(delta, W, out=g[t - 1])
-            if loss_at[t - 1]:
+            if has_loss[t - 1]:
                 g[t - 1] += d[t - 1]
     dW = products.result()
     return (dW[:, :I].copy(), dW[:, I : I + H].copy(), dW[:, I + H].copy()), g
