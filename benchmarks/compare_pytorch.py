@@ -15,9 +15,8 @@ PyTorch's ``torch.set_flush_denormal``).
 
 Beside it: rnnbench's achieved GFLOP/s in the step's matrix products (counted
 in :mod:`benchmarks.workload`) and the GEMM rate numpy's BLAS reaches on the
-step's own product shape (the recurrence: (B, H) @ (H, H) for the vanilla cell,
-which runs in row layout; (G H, H) @ (H, B) for the LSTM and GRU, which run in
-column layout, see :mod:`rnnbench.engine.columns`) and on a 2048 x 2048
+step's own product shape (the recurrence, (G H, H) @ (H, B) with G gate blocks:
+every cell runs in column layout, see :mod:`rnnbench.engine.columns`) and on a 2048 x 2048
 square, its peak. PyTorch is an optional extra (``pip install
 .[torch]``); this script is not part of the package or of its tests.
 """
@@ -40,7 +39,6 @@ from benchmarks.workload import GATES, matmul_flops, training_step
 from rnnbench.engine import blas, numerics
 
 CELLS = ("vanilla", "lstm", "gru")
-COLUMN_LAYOUT = {"lstm", "gru"}  # cells whose recursion multiplies W (G H, K) by states (K, B)
 TARGET_SHAPES = ((32, 128, 100), (128, 256, 200))
 
 
@@ -157,10 +155,7 @@ def main(argv=None) -> int:
         for cell in args.cells:
             for (B, H, T) in TARGET_SHAPES:
                 G = GATES[cell]
-                if cell in COLUMN_LAYOUT:
-                    step_gemm = gemm_rate(G * H, H, B, args.dtype)
-                else:
-                    step_gemm = gemm_rate(B, H, G * H, args.dtype)
+                step_gemm = gemm_rate(G * H, H, B, args.dtype)  # W (G H, H) @ states (H, B)
                 for inputs in args.inputs:
                     ours = training_step(cell, B, H, T, inputs, args.dtype)
                     theirs = torch_step(cell, B, H, T, inputs, args.dtype)

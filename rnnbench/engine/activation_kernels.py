@@ -1,14 +1,15 @@
 """Compiled backward passes of the vanilla cell's activations: delta = f'(a) * g in one pass.
 
-In the vanilla recursion h_t is not an array of its own but rows of the
-stacked state s_t = [x_{t+1}, h_t, 1] (see :mod:`rnnbench.engine.vanilla`),
-so each kernel reads h from ``s_next[:, col:col+H]`` of the contiguous
-(B, I+H+1) state: handed the strided h view instead, numba's 'A' arrays were no
-faster than numpy. numpy needs three passes for tanh's (1 - h^2) g and a
-temporary boolean array for relu's; measured on the development machine
-(float32), tanh's went 3.3 -> 1.2 us at (B, H) = (32, 128) and 13.6 -> 6.2 us
-at (128, 256). The operations are those of the numpy forms in
-:mod:`rnnbench.engine.activations`, in the same order, in the arrays' dtype.
+The vanilla recursion runs in column layout (see :mod:`rnnbench.engine.vanilla`):
+a, h and g of a step are contiguous (H, B) arrays, and delta_t goes straight into
+its columns ``col:col+B`` of the (H, chunk*B) block that
+:class:`rnnbench.engine.step_products.StepProducts` multiplies by the states
+(handed that strided view instead, numba's 'A'-layout loops were 2.5 times
+slower). numpy needs three passes for tanh's (1 - h^2) g and a temporary boolean
+array for relu's; measured on the development machine (float32), tanh's went
+3.3 -> 1.2 us at (B, H) = (32, 128) and 13.6 -> 6.2 us at (128, 256). The
+operations are those of the numpy forms in :mod:`rnnbench.engine.activations`,
+in the same order, in the arrays' dtype.
 """
 
 from __future__ import annotations
@@ -17,20 +18,19 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def tanh_backprop(a, s_next, col, g, out):
-    """out = (1 - h^2) g, as g - (h g) h, with h = s_next[:, col:col+H]."""
-    B, H = out.shape
-    for b in range(B):
-        for k in range(H):
-            h = s_next[b, col + k]
-            out[b, k] = g[b, k] - (h * g[b, k]) * h
+def tanh_backprop(a, h, g, out, col):
+    """out[:, col:col+B] = (1 - h^2) g, as g - (h g) h."""
+    H, B = g.shape
+    for k in range(H):
+        for b in range(B):
+            out[k, col + b] = g[k, b] - (h[k, b] * g[k, b]) * h[k, b]
 
 
 @njit(cache=True, nogil=True)
-def relu_backprop(a, s_next, col, g, out):
-    """out = g where a > 0, else 0."""
-    B, H = out.shape
+def relu_backprop(a, h, g, out, col):
+    """out[:, col:col+B] = g where a > 0, else 0."""
+    H, B = g.shape
     zero = out.dtype.type(0.0)
-    for b in range(B):
-        for k in range(H):
-            out[b, k] = g[b, k] if a[b, k] > 0 else zero
+    for k in range(H):
+        for b in range(B):
+            out[k, col + b] = g[k, b] if a[k, b] > 0 else zero

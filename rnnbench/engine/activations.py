@@ -24,8 +24,8 @@ class Activation:
     derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]
     max_derivative: float  # max |f'|, for the bound ||W_hh||_2 * max|f'|
     backprop: Callable[..., np.ndarray] | None = None  # backprop(a, h, g, out) -> f'(a) * g
-    # compiled kernel(a, s_next, col, g, out): f'(a) * g into out, h read from the
-    # contiguous stacked state s_next[:, col:col+H] (rnnbench.engine.activation_kernels)
+    # compiled kernel(a, h, g, out, col): f'(a) * g into out[:, col:col+B], for the
+    # (H, B) arrays of the column-layout recursion (rnnbench.engine.activation_kernels)
     kernel: Callable[..., None] | None = None
 
     def __post_init__(self):

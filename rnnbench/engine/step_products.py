@@ -16,13 +16,10 @@ hidden, length) = (128, 256, 200) spent 19.4 ms in that one product. 256
 columns (steps x sequences) per block did best for the LSTM and GRU at
 (batch, hidden) = (32, 128) and (128, 256) among 128 to 1024.
 
-Two layouts, as the cells store their steps:
-- columns (LSTM, GRU; :mod:`rnnbench.engine.columns`): s is (T, K, B) and
-  delta_t a (G, B) block of columns of a (G, chunk*B) matrix; the states are
-  copied into (chunk*B, K) rows for the product (5-10% faster than reading them
-  transposed);
-- rows (vanilla): s is (T, B, K) and delta_t a (B, G) block of rows of a
-  (chunk*B, G) matrix; the states are multiplied where they are.
+The cells store their steps in column layout (:mod:`rnnbench.engine.columns`):
+s is (T, K, B), and delta_t a (G, B) block of columns of a (G, chunk*B) matrix.
+The states are copied into (chunk*B, K) rows for the product (5-10% faster than
+reading them transposed).
 """
 
 from __future__ import annotations
@@ -36,21 +33,13 @@ class StepProducts:
     #: columns (steps x sequences) per product: enough for a fast product, few enough to stay in cache
     COLUMNS = 256
 
-    def __init__(self, G: int, s: np.ndarray, layout: str = "columns"):
-        if layout == "columns":
-            T, K, B = s.shape
-        elif layout == "rows":
-            T, B, K = s.shape
-        else:
-            raise ValueError(f"layout must be 'columns' or 'rows', not {layout!r}")
+    def __init__(self, G: int, s: np.ndarray):
+        T, K, B = s.shape
         self.s = s
         self.B = B
-        self.columns = layout == "columns"
         self.chunk = max(1, self.COLUMNS // B)
-        shape = (G, self.chunk * B) if self.columns else (self.chunk * B, G)
-        self.block = np.empty(shape, dtype=s.dtype)
-        if self.columns:
-            self.states = np.empty((self.chunk, B, K), dtype=s.dtype)  # rows (step, sequence)
+        self.block = np.empty((G, self.chunk * B), dtype=s.dtype)
+        self.states = np.empty((self.chunk, B, K), dtype=s.dtype)  # rows (step, sequence)
         self.total = None
         self.end = T  # the current block holds steps [end - chunk, end), clipped at 0
 
@@ -58,9 +47,8 @@ class StepProducts:
         return max(0, self.end - self.chunk)
 
     def slot(self, t: int) -> tuple[np.ndarray, int]:
-        """(block, j): delta_t is to be written into ``block[:, j:j+B]``
-        (columns) or ``block[j:j+B]`` (rows); t counts down from T-1. A compiled
-        kernel takes the contiguous block and j."""
+        """(block, j): delta_t is to be written into ``block[:, j:j+B]``; t
+        counts down from T-1. A compiled kernel takes the contiguous block and j."""
         return self.block, (t - self._start()) * self.B
 
     def done(self, t: int) -> None:
@@ -68,12 +56,9 @@ class StepProducts:
         if t != self._start():
             return
         n, B = self.end - t, self.B
-        if self.columns:
-            states = self.states[:n]
-            np.copyto(states, self.s[t : self.end].transpose(0, 2, 1))
-            product = self.block[:, : n * B] @ states.reshape(n * B, -1)
-        else:
-            product = self.block[: n * B].T @ self.s[t : self.end].reshape(n * B, -1)
+        states = self.states[:n]
+        np.copyto(states, self.s[t : self.end].transpose(0, 2, 1))
+        product = self.block[:, : n * B] @ states.reshape(n * B, -1)
         if self.total is None:
             self.total = product
         else:
