@@ -51,11 +51,14 @@ def _registry(plugins: tuple[str, ...]) -> Registry:
 def _load(suite: str, registry: Registry) -> SuiteSpec:
     """A suite file, or the name of a built-in suite."""
     path = Path(suite)
-    if not path.exists() and not suite.endswith(".toml") and suite in builtin_suites.names():
+    # a file of that name wins over a built-in suite; a directory does not
+    if not path.is_file() and not suite.endswith(".toml") and suite in builtin_suites.names():
         try:
             return builtin_suites.load(suite, registry)
         except SpecError as exc:
             raise InputError(str(exc)) from None
+    if path.is_dir():
+        raise InputError(f"{suite}: a directory, not a suite file")
     if not path.exists():
         raise InputError(
             f"{suite}: no such suite file, nor a built-in suite "

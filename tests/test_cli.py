@@ -109,6 +109,9 @@ def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path, tiny, edit, expecte
 def test_a_missing_suite_or_results_dir_is_exit_2(tmp_path):
     missing = rnnbench("run", "nope.toml", cwd=tmp_path)
     assert missing.returncode == 2 and "nope.toml: no such suite file" in missing.stderr
+    (tmp_path / "somedir").mkdir()
+    directory = rnnbench("validate", "somedir", cwd=tmp_path)
+    assert directory.returncode == 2 and "somedir: a directory, not a suite file" in directory.stderr
     no_results = rnnbench("report", str(tmp_path), cwd=tmp_path)
     assert no_results.returncode == 2 and "no stored suite here" in no_results.stderr
 
@@ -172,6 +175,12 @@ def test_gradcheck_passes_the_builtins_and_catches_a_wrong_gradient(tmp_path):
     suite = rnnbench("gradcheck", "default", "--variant", "tanh + clipping", cwd=tmp_path)
     assert suite.returncode == 0 and "tanh + clipping: cell vanilla" in suite.stdout
     assert "tanh: cell" not in suite.stdout
+
+
+def test_a_directory_named_like_a_builtin_suite_does_not_hide_it(tmp_path):
+    (tmp_path / "vanishing").mkdir()  # e.g. the --out directory of an earlier run
+    done = rnnbench("validate", "vanishing", cwd=tmp_path)
+    assert done.returncode == 0 and "suite 'vanishing'" in done.stdout, done.stderr
 
 
 def test_suites_lists_the_builtins_and_init_writes_one_out(tmp_path):
