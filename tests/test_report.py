@@ -31,7 +31,7 @@ from rnnbench.report.stats import (
     t_quantile,
 )
 from rnnbench.results import Curves, DecayProfile, RunResult
-from rnnbench.spec import SuiteSpec
+from rnnbench.spec import SuiteSpec, VariantSpec
 from rnnbench.store import Store
 
 SCRIPT = "<script>alert(1)</script>"
@@ -454,10 +454,30 @@ def overlaps(fig) -> list[str]:
     axes = [ax for ax in fig.axes if ax.get_visible()]
     boxes = [ax.get_window_extent(renderer) for ax in axes]
     legends = list(fig.legends) + [ax.get_legend() for ax in axes if ax.get_legend()]
+    def drawn(tick_labels, box, axis):  # tick labels of ticks inside the view; matplotlib keeps others
+        lo, hi = (box.x0, box.x1) if axis == "x" else (box.y0, box.y1)
+        for text in tick_labels:
+            extent = text.get_window_extent(renderer)
+            middle = (extent.x0 + extent.x1) / 2 if axis == "x" else (extent.y0 + extent.y1) / 2
+            if lo - 1 <= middle <= hi + 1:
+                yield text
+
+    labels = [
+        (i, text)
+        for i, (ax, box) in enumerate(zip(axes, boxes))
+        for text in [ax.xaxis.label, ax.yaxis.label,
+                     *drawn(ax.get_xticklabels(), box, "x"), *drawn(ax.get_yticklabels(), box, "y")]
+        if text.get_visible() and text.get_text()
+    ]
     found = []
     for legend in legends:
         extent = legend.get_window_extent(renderer)
         found += [f"legend over axes {i}" for i, box in enumerate(boxes) if extent.overlaps(box)]
+        found += [
+            f"legend over the label '{text.get_text()}' of axes {i}"
+            for i, text in labels
+            if extent.overlaps(text.get_window_extent(renderer))
+        ]
     for i, ax in enumerate(axes):
         for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
             shown = [t.get_window_extent(renderer) for t in ticks if t.get_visible() and t.get_text()]
@@ -492,6 +512,19 @@ def test_decay_figure_prints_k_hat_and_bound_and_has_a_cell_state_row(stored, ro
     state_labels = [t.get_text() for t in axes[2].get_legend().get_texts()]
     assert state_labels == [r"gated: $\hat{k}$ 0.95 → 0.99"]
     assert "cell state" in axes[2].get_ylabel()
+    assert overlaps(fig) == []
+
+
+def test_decay_figure_stays_readable_with_many_variants(tmp_path):
+    """Seven variants with long names, as in the irnn suite: every panel's
+    legend of k-hat lines sits below its axis label, over nothing."""
+    names = [f"variant {i}, a ReLU RNN with a random W_hh at lr 0.1" for i in range(7)]
+    suite = make_suite().model_copy(
+        update={"variants": [VariantSpec(name=n) for n in names], "seeds": [0]}
+    )
+    results = [ok_result(run, 0.1, cell(suite, run)) for run in suite.runs()]
+    fig = figures.decay_figure(suite, results, summarise(suite, results))
+    assert [len(ax.get_legend().get_texts()) for ax in fig.axes] == [7, 7]
     assert overlaps(fig) == []
 
 

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.transforms import offset_copy
 
 from rnnbench.report.analysis import (
     finished,
@@ -39,6 +40,9 @@ from rnnbench.spec import SuiteSpec
 
 DPI = 100
 PANEL = (4.6, 3.2)  # inches per panel
+LEGEND_LINE = 0.2  # inches a line of a legend under a panel takes
+LEGEND_CHAR = 0.065  # inches a character of a legend takes, at most (font size "small")
+LEGEND_DROP = 36  # points from a panel's bottom to a legend under it: past its tick labels and x label
 LOG_SPAN = 30.0  # a positive axis spanning more than this ratio (1.5 decades) is drawn on a log scale
 BASELINE_STYLE = {"color": "grey", "ls": "--", "lw": 1.2}
 HAT_K = r"$\hat{k}$"
@@ -300,7 +304,11 @@ def decay_figure(suite: SuiteSpec, results: Sequence[RunResult], rows: Sequence[
     """
     states = state_names(results)
     kinds = [None, *states]
-    fig, axes = _figure(len(kinds), len(suite.seq_lens))
+    # each panel's legend, a line per variant, goes under it: the panel grows to hold it,
+    # wide enough for the longest name and its numbers (": k 0.705 -> 0.981, bound 1.95 -> 1.96")
+    longest = max(len(v.name) for v in suite.variants) + 40
+    size = (max(PANEL[0], LEGEND_CHAR * longest + 1.0), PANEL[1] + LEGEND_LINE * len(suite.variants))
+    fig, axes = _figure(len(kinds), len(suite.seq_lens), size=size)
     _length_titles(axes[0], suite)
     by_cell = {(row["seq_len"], row["variant"]): row for row in rows}
     for row_axes, state in zip(axes, kinds):
@@ -338,8 +346,11 @@ def decay_figure(suite: SuiteSpec, results: Sequence[RunResult], rows: Sequence[
                 handles.append(Line2D([], [], color=colour, lw=1.8, label=text))
             if ax.lines:
                 ax.set_yscale("log")
-                ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2),
-                          fontsize="small", frameon=False)
+                # anchored a fixed distance below the axes, under its tick labels and
+                # x label (a fraction of the axes' height moves with the layout)
+                below = offset_copy(ax.transAxes, fig=fig, y=-LEGEND_DROP, units="points")
+                ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                          bbox_transform=below, fontsize="small", frameon=False)
             else:
                 _no_data(ax)
             ax.set_xlabel("distance back in time  d = T \u2212 t")
