@@ -339,13 +339,16 @@ def _remedy_ref(text: str):
 @click.option("--variant", "variants", multiple=True, metavar="NAME",
               help="Check only this variant of SUITE; repeatable.")
 @click.option("--cell", help="Check this cell instead of a suite's variants.")
-@click.option("--activation", help="With --cell: the activation (default: the variant default).")
+@click.option("--activation", help="With --cell: the activation (default: tanh, or the cell's first "
+                                    "if it has no tanh).")
+@click.option("--init", help="With --cell: the initialisation (default: uniform, or the cell's "
+                              "first if it has no uniform).")
 @click.option("--remedy", "remedies", multiple=True, metavar="REMEDY",
               help='With --cell: a remedy, by name or as a TOML inline table such as '
                    '\'{ name = "l2", weight_decay = 0.1 }\'; repeatable, applied in order.')
 @click.option("--tolerance", default=1e-6, show_default=True, help="Largest relative error allowed.")
 @plugin_option
-def gradcheck(suite, variants, cell, activation, remedies, tolerance, plugins) -> None:
+def gradcheck(suite, variants, cell, activation, init, remedies, tolerance, plugins) -> None:
     """Check gradients against finite differences, for a new remedy or cell.
 
     For each variant, every parameter's BPTT gradient (float64, full BPTT, with
@@ -353,7 +356,7 @@ def gradcheck(suite, variants, cell, activation, remedies, tolerance, plugins) -
     central finite differences, on a many-to-one MSE problem and a many-to-many
     cross-entropy problem with masked steps. Exit code 1 if any error exceeds
     the tolerance. Give a suite (all its variants, or --variant ones), or an
-    ad-hoc variant with --cell, --activation and --remedy.
+    ad-hoc variant with --cell, --activation, --init and --remedy.
     """
     from pydantic import ValidationError
 
@@ -361,11 +364,17 @@ def gradcheck(suite, variants, cell, activation, remedies, tolerance, plugins) -
     from rnnbench.spec import VariantSpec, format_validation_error
 
     registry = _registry(plugins)
-    if cell or remedies or activation:
+    if cell or remedies or activation or init:
         fields = {"name": "command line", "cell": cell or "vanilla", "hidden_size": 4,
                   "remedies": [_remedy_ref(r) for r in remedies]}
-        if activation:
-            fields["activation"] = activation
+        component = registry.components.get(("cell", fields["cell"]))
+        for field, given in (("activation", activation), ("init", init)):
+            if given:
+                fields[field] = given
+            elif component is not None:  # a cell without the variant default: its first choice
+                allowed = getattr(component.cls, field + "s")
+                default = VariantSpec.model_fields[field].default
+                fields[field] = default if default in allowed else allowed[0]
         try:
             checked = [VariantSpec.model_validate(fields, context={"registry": registry})]
         except ValidationError as exc:
@@ -380,9 +389,19 @@ def gradcheck(suite, variants, cell, activation, remedies, tolerance, plugins) -
     failed = 0
     for v in checked:
         remedies_text = ", ".join(r.name for r in v.remedies) or "no remedy"
-        click.echo(f"{v.name}: cell {v.cell}, activation {v.activation}, {remedies_text}")
+        click.echo(f"{v.name}: cell {v.cell}, activation {v.activation}, init {v.init}, {remedies_text}")
         for loss, many_to_one in (("mse", True), ("cross_entropy", False)):
-            errors = gradient_errors(make_problem(v, registry, loss=loss, many_to_one=many_to_one))
+            try:
+                problem = make_problem(v, registry, loss=loss, many_to_one=many_to_one)
+            except ValueError as exc:  # a combination that does not fit, found when building
+                raise InputError(f"{v.name}: {exc}") from None
+            try:
+                errors = gradient_errors(problem)
+            except Exception as exc:  # a plugin's cell or remedy crashed
+                click.echo(f"error: {v.name}: cell '{v.cell}' or a remedy raised "
+                           f"{type(exc).__name__}: {exc}", err=True)
+                failed += 1
+                break
             worst = max(errors, key=errors.get)
             bad = {n: e for n, e in errors.items() if e > tolerance}
             failed += bool(bad)

@@ -109,5 +109,12 @@ def build_model(
     params = cell.init_params(rng)
     params.update(init_readout(rng, config.hidden_size, config.output_size, config.dtype))
     for remedy in remedies:
+        shapes = {name: p.shape for name, p in params.items()}
         params = remedy.initialise(params, config, rng)
+        for name, shape in shapes.items():
+            if name in params and params[name].shape != shape:
+                raise ValueError(
+                    f"remedy '{remedy.name}' changed the shape of {name} from {shape} to "
+                    f"{params[name].shape}: it does not fit the '{config.cell}' cell"
+                )
     return Model(config, network, params, remedies)
