@@ -378,7 +378,7 @@ def gradcheck(suite, variants, cell, activation, init, remedies, tolerance, plug
         try:
             checked = [VariantSpec.model_validate(fields, context={"registry": registry})]
         except ValidationError as exc:
-            raise InputError("\n".join(format_validation_error(exc))) from None
+            raise InputError("\n".join(format_validation_error(exc, root="command line"))) from None
     else:
         spec = _load(suite or "default", registry)
         checked = [v for v in spec.variants if not variants or v.name in variants]

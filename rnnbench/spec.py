@@ -308,8 +308,9 @@ class RunSpec(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
-def format_validation_error(exc: ValidationError) -> list[str]:
-    """One line per problem: ``variants[0].remedies[1]: unknown remedy 'x'; ...``."""
+def format_validation_error(exc: ValidationError, root: str = "suite") -> list[str]:
+    """One line per problem: ``variants[0].remedies[1]: unknown remedy 'x'; ...``;
+    a problem of the whole model is said of ``root``."""
     lines = []
     for err in exc.errors():
         where = ""
@@ -318,7 +319,7 @@ def format_validation_error(exc: ValidationError) -> list[str]:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        lines.append(f"{where or 'suite'}: {msg}")
+        lines.append(f"{where or root}: {msg}")
     return lines
 
 

@@ -177,6 +177,14 @@ def test_gradcheck_passes_the_builtins_and_catches_a_wrong_gradient(tmp_path):
     assert "tanh: cell" not in suite.stdout
 
 
+def test_gradcheck_says_which_command_line_choice_does_not_fit(tmp_path):
+    done = rnnbench("gradcheck", "--cell", "lstm", "--activation", "relu", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: command line: activation 'relu' is not available for cell 'lstm'; choose one of: tanh"
+    ]
+
+
 def test_a_directory_named_like_a_builtin_suite_does_not_hide_it(tmp_path):
     (tmp_path / "vanishing").mkdir()  # e.g. the --out directory of an earlier run
     done = rnnbench("validate", "vanishing", cwd=tmp_path)
