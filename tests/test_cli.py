@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+
+from command import rnnbench
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -33,11 +33,6 @@ hidden_size = 4
 remedies = [{ name = "clip_norm", threshold = 0.5 }]
 """
 
-
-def rnnbench(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "rnnbench", *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +15,8 @@ from rnnbench.plugins import load_registry
 from rnnbench.runner import plan, run_suite
 from rnnbench.spec import ExecutionSpec, parse_suite
 from rnnbench.store import Store
+
+from command import rnnbench
 
 FIXTURES = Path(__file__).parent / "fixtures"
 METRICS = ("status", "curves", "decay", "final_train_loss", "final_test_loss", "steps_done")
@@ -152,11 +153,6 @@ def test_retry_failed_reruns_only_runs_stored_as_error_or_timeout(tmp_path, regi
     assert {k: s for k, s in store.statuses().items()} == dict.fromkeys(keys, "ok")
     assert {k: (store.runs_dir / f"{k}.json").read_bytes() for k in untouched} == untouched
 
-
-def rnnbench(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "rnnbench", *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
 
 
 def test_a_crashing_plugin_in_the_process_pool_is_isolated_and_retried(tmp_path):

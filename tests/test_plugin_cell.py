@@ -6,9 +6,9 @@ does not fit it or the cell crashes."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from command import rnnbench
 
 PLUGIN = Path(__file__).parent / "fixtures" / "indrnn_plugin.py"
 
@@ -56,11 +56,6 @@ def rnnbench_register_cells():
     return [Crashing]
 """
 
-
-def rnnbench(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "rnnbench", *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
 
 
 def test_gradcheck_of_a_plugin_cell_takes_the_cells_own_activation_and_init(tmp_path):

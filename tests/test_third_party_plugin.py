@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from command import rnnbench
+
 PACKAGE = Path(__file__).parent / "fixtures" / "spectral_plugin"
 
 SUITE = """
@@ -34,11 +36,6 @@ hidden_size = 6
 remedies = [{ name = "spectral_init", norm = 0.5 }]
 """
 
-
-def rnnbench(*args, cwd, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "rnnbench", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
 
 
 @pytest.fixture(scope="module")
