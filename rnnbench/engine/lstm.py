@@ -55,9 +55,9 @@ import dataclasses
 
 import numpy as np
 
+from rnnbench.engine.bptt import cut_before, loss_at
 from rnnbench.engine.columns import column_state, column_weights, matmul_blocks, row_blocks, rows
 from rnnbench.engine.step_products import StepProducts
-from rnnbench.engine.bptt import cut_before, loss_at
 from rnnbench.engine.transforms import TransformChain
 
 

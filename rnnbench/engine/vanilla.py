@@ -39,8 +39,7 @@ from rnnbench.engine.transforms import TransformChain
 @dataclasses.dataclass
 class VanillaCache:
     x: np.ndarray  # (T, B, I)
-    a_col: np.ndarray  # (T, H, B): a_1..a_T
-    z_col: np.ndarray  # (T, H, B): z_1..z_T (the same array as a_col without transforms)
+    z_col: np.ndarray  # (T, H, B): z_1..z_T (a_1..a_T without transforms)
     steps: list  # per step, the transform chain's caches
     s: np.ndarray  # (T + 1, I+H+1, B): [x_{t+1}; h_t; 1], see columns.column_state
 
@@ -48,7 +47,7 @@ class VanillaCache:
     def h(self) -> np.ndarray:
         """h_0..h_T, (T + 1, B, H) (a view)."""
         I = self.x.shape[2]
-        return rows(self.s[:, I : I + self.a_col.shape[1]])
+        return rows(self.s[:, I : I + self.z_col.shape[1]])
 
 
 def forward(W_hx, W_hh, b_h, x, f: Activation, chain: TransformChain, params, h0=None) -> VanillaCache:
@@ -57,20 +56,22 @@ def forward(W_hx, W_hh, b_h, x, f: Activation, chain: TransformChain, params, h0
     H = W_hh.shape[0]
     s = column_state(x, H, dtype, h0)
     h = s[:, I : I + H]  # (T + 1, H, B)
-    a = np.empty((T, H, B), dtype=dtype)
-    z = np.empty_like(a) if chain else a
+    z = np.empty((T, H, B), dtype=dtype)
+    a = np.empty((H, B), dtype=dtype) if chain else None  # a_t, where transforms make z_t of it
     steps = []
     W = column_weights(W_hx, W_hh, b_h)  # (H, I+H+1)
     chain_on = bool(chain)
     blocks = row_blocks(H, W.shape[1], B)
     for t in range(T):
-        matmul_blocks(W, s[t], a[t], blocks)  # a_t = W s_t
         if chain_on:
-            zt, caches = chain.forward(a[t].T, params)  # the transforms see (B, H) rows
+            matmul_blocks(W, s[t], a, blocks)  # a_t = W s_t
+            zt, caches = chain.forward(a.T, params)  # the transforms see (B, H) rows
             z[t] = zt.T
             steps.append(caches)
+        else:
+            matmul_blocks(W, s[t], z[t], blocks)  # z_t = a_t = W s_t
         f.forward(z[t], out=h[t + 1])  # h_t = f(z_t)
-    return VanillaCache(x=x, a_col=a, z_col=z, steps=steps, s=s)
+    return VanillaCache(x=x, z_col=z, steps=steps, s=s)
 
 
 def backward(W_hh, cache: VanillaCache, d, f: Activation, chain: TransformChain, params,
