@@ -51,6 +51,7 @@ class AddingProblem(Task):
         "mse_below_0.01": "test MSE < 0.01",
         "abs_error_below_0.04": "absolute error < 0.04 on every test sequence (1997)",
     }
+    metrics = {"max_abs_error": "min"}
 
     def __init__(self, params, seq_len: int):
         shortest = 22 if params.variant == "hochreiter1997" else 2

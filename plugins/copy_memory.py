@@ -46,6 +46,7 @@ class CopyMemory(Task):
     many_to_one = False
     input_size = CLASSES
     output_size = CLASSES
+    metrics = {"accuracy": "max"}
     criteria = {
         "accuracy_above_0.99": "accuracy on the copied symbols > 0.99",
         "loss_below_half_baseline": "test loss < 0.5 x the memoryless loss 10 log(8) / (T + 20)",

@@ -12,8 +12,9 @@ permuted MNIST, so that neighbouring pixels of the image end up far apart in
 time. The length is fixed by the images: ``seq_len`` must be 64.
 
 Splits. The images are shuffled once with a constant seed; the last
-``test_fraction`` of them is the fixed held-out set, the rest the training
-split, from which ``sample`` draws with replacement.
+``test_fraction`` of them is the fixed test set, the ``validation_fraction``
+before it the fixed validation set (on which tuning selects), and the rest the
+training split, from which ``sample`` draws with replacement.
 
 Baseline. The best input-blind predictor answers the class frequencies of the
 training split; its expected cross-entropy on the training distribution is
@@ -66,6 +67,10 @@ class DigitsParams(BaseModel):
     test_fraction: float = Field(
         0.2, gt=0.0, lt=1.0, description="Share of the shuffled images held out as the test set."
     )
+    validation_fraction: float = Field(
+        0.1, gt=0.0, lt=1.0,
+        description="Share of the shuffled images held out as the validation set (tuning selects on it).",
+    )
 
 
 class SequentialDigits(Task):
@@ -76,6 +81,7 @@ class SequentialDigits(Task):
     loss = "cross_entropy"
     input_size = 1
     output_size = CLASSES
+    metrics = {"accuracy": "max"}
     criteria = {"accuracy_above_0.9": "test accuracy > 0.9"}
 
     def __init__(self, params, seq_len: int):
@@ -86,12 +92,18 @@ class SequentialDigits(Task):
         super().__init__(params, seq_len)
         images, labels = load()
         n_test = round(params.test_fraction * len(labels))
-        if not 0 < n_test < len(labels):
-            raise ValueError(f"test_fraction {params.test_fraction} leaves an empty split")
-        cut = len(labels) - n_test
+        n_validation = round(params.validation_fraction * len(labels))
+        if not (0 < n_test and 0 < n_validation and n_test + n_validation < len(labels)):
+            raise ValueError(
+                f"test_fraction {params.test_fraction} and validation_fraction "
+                f"{params.validation_fraction} leave an empty split"
+            )
+        cut = len(labels) - n_test - n_validation
+        test = len(labels) - n_test
         self.order = pixel_order(params.permuted)
         self.train_images, self.train_labels = images[:cut], labels[:cut]
-        self.test_images, self.test_labels = images[cut:], labels[cut:]
+        self.validation_images, self.validation_labels = images[cut:test], labels[cut:test]
+        self.test_images, self.test_labels = images[test:], labels[test:]
 
     def _frequencies(self) -> np.ndarray:
         return np.bincount(self.train_labels, minlength=CLASSES) / len(self.train_labels)
@@ -117,6 +129,10 @@ class SequentialDigits(Task):
     def test_set(self, size: int) -> Batch:
         """The first ``size`` held-out images (all of them if there are fewer)."""
         return self._batch(self.test_images[:size], self.test_labels[:size])
+
+    def validation_set(self, size: int) -> Batch:
+        """The first ``size`` validation images (all of them if there are fewer)."""
+        return self._batch(self.validation_images[:size], self.validation_labels[:size])
 
     def evaluate(self, outputs, batch):
         return {"accuracy": float(np.mean(np.argmax(outputs, axis=-1) == batch.y))}

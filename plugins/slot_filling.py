@@ -65,6 +65,7 @@ class SlotFilling(Task):
     Params = SlotFillingParams
     loss = "cross_entropy"
     many_to_one = False
+    metrics = {"accuracy": "max", "slot_accuracy": "max"}
     criteria = {"slot_accuracy_above_0.99": "accuracy on the slot (value) words > 0.99"}
 
     def __init__(self, params, seq_len: int):

@@ -64,6 +64,7 @@ class TemporalOrder(Task):
     Params = TemporalOrderParams
     loss = "cross_entropy"
     input_size = len(SYMBOLS)
+    metrics = {"accuracy": "max"}
     criteria = {"accuracy_above_0.99": "test accuracy > 0.99"}
 
     def __init__(self, params, seq_len: int):

@@ -62,6 +62,7 @@ class Batch:
 
 
 TEST_SET_SEED = 20_150_404
+VALIDATION_SET_SEED = 19_971_115
 
 
 class Task:
@@ -85,6 +86,9 @@ class Task:
     criteria: ClassVar[dict[str, str]] = {}
     """Success criteria by name, each with a one-line description; the first is
     the task's main one (the one behind "solved" and "steps to solve")."""
+    metrics: ClassVar[dict[str, str]] = {}
+    """The metrics ``evaluate`` returns, by name, each with ``"min"`` or ``"max"``
+    (which way is better); a suite may tune on any of them."""
 
     def __init__(self, params: BaseModel, seq_len: int):
         self.params = params
@@ -105,9 +109,16 @@ class Task:
         raise NotImplementedError
 
     def test_set(self, size: int) -> Batch:
-        """The fixed held-out set: the same for every seed and variant of the
-        task at this length. By default ``size`` sequences from a constant seed."""
+        """The fixed held-out test set: the same for every seed and variant of the
+        task at this length. By default ``size`` sequences from a constant seed.
+        Verdicts are read on this set only."""
         return self.sample(np.random.default_rng(TEST_SET_SEED), size)
+
+    def validation_set(self, size: int) -> Batch:
+        """The fixed validation set, a third split with a random stream of its
+        own (a constant seed other than the test set's and the training
+        streams'): tuning selects configurations on it, never on the test set."""
+        return self.sample(np.random.default_rng(VALIDATION_SET_SEED), size)
 
     def evaluate(self, outputs: np.ndarray, batch: Batch) -> dict[str, float]:
         """Metrics beyond the loss, from the read-out: ``outputs`` is (B, O) for a

@@ -23,6 +23,7 @@ from rnnbench.report import build_report, export_results
 from rnnbench.results import STATUSES, RunResult
 from rnnbench.executors import ExecutorUnavailable, check_available, resolve
 from rnnbench.runner import FAILED, Progress, run_suite
+from rnnbench.tuning import planned_runs, tuning_cost
 from rnnbench.spec import RunSpec, SpecError, SuiteSpec, json_schema, load_suite
 from rnnbench.store import Store, StoreBusy, StoreError, find_result_dirs
 
@@ -115,10 +116,12 @@ class _BarProgress(Progress):
             refresh=refresh,
         )
 
-    def sweep_started(self, total: int, skipped: int, stepwise: bool) -> None:
+    def sweep_started(self, total: int, skipped: int, stepwise: bool, phase: str = "evaluation") -> None:
         self.stepwise = stepwise
+        self.counts = dict.fromkeys(STATUSES, 0)
         self.sweep = tqdm(
-            total=total - skipped, desc="runs", unit="run", disable=self.disable, dynamic_ncols=True
+            total=total - skipped, desc="tuning trials" if phase == "tuning" else "runs", unit="run",
+            disable=self.disable, dynamic_ncols=True,
         )
 
     def run_started(self, run: RunSpec) -> None:
@@ -217,16 +220,17 @@ def run(
         )
     except StoreBusy as exc:
         raise InputError(str(exc)) from None
-    done = sum(summary.counts.values())
-    counts = ", ".join(f"{k} {summary.counts.get(k, 0)}" for k in STATUSES)
-    click.echo(f"{spec.name}: ran {done} of {summary.total} runs ({counts}); "
-               f"{summary.skipped} already stored were skipped")
+    if summary.tuning is not None:
+        _echo_phase(f"{spec.name}: tuning", summary.tuning, "trial runs")
+    _echo_phase(f"{spec.name}: evaluation" if summary.tuning else spec.name, summary, "runs")
     click.echo(f"results: {store.root}")
     index = build_report(store.root, out / "reports")
     results = store.results()
-    for verdict in check_findings(spec, results):
-        word = {True: "reproduced", False: "NOT reproduced", None: "undecided"}[verdict.held]
-        click.echo(f"finding, T={verdict.seq_len}: {word}: {verdict.finding.claim} ({verdict.detail})")
+    if spec.tuning is not None:
+        _echo_tuning(spec, store)
+    for verdict in check_findings(spec, results, store.trials()):
+        click.echo(f"finding, T={verdict.seq_len}: {verdict.headline}: {verdict.finding.claim} "
+                   f"({verdict.detail})")
     failed = [r for r in results if r.status in FAILED]
     for r in failed:
         click.echo(f"{'timeout' if r.status == 'timeout' else 'failed'}: {r.spec.variant.name} "
@@ -236,13 +240,41 @@ def run(
         sys.exit(1)
 
 
+def _echo_phase(label: str, summary, what: str) -> None:
+    done = sum(summary.counts.values())
+    counts = ", ".join(f"{k} {summary.counts.get(k, 0)}" for k in STATUSES)
+    click.echo(f"{label}: ran {done} of {summary.total} {what} ({counts}); "
+               f"{summary.skipped} already stored were skipped")
+
+
+def _echo_tuning(spec: SuiteSpec, store: Store) -> None:
+    """What tuning chose, how many trials diverged, and what it cost."""
+    cost = tuning_cost(store.selections(), store.results())
+    click.echo(
+        f"tuning: budget {spec.tuning.budget} trials per variant and length x "
+        f"{len(spec.tuning.seeds)} tuning seed(s): {cost.trial_runs} trial runs, "
+        f"{cost.trial_diverged} diverged, {cost.trial_failed} failed"
+    )
+    for sel in store.selections():
+        if sel.chosen is None:
+            click.echo(f"  T={sel.seq_len} {sel.variant}: not selected yet (trials missing)")
+            continue
+        values = ", ".join(f"{k} = {v:.3g}" for k, v in sel.chosen.values.items())
+        note = " (every trial diverged or failed)" if sel.all_diverged else ""
+        click.echo(f"  T={sel.seq_len} {sel.variant}: {values}; {sel.metric.replace('_', ' ')} "
+                   f"{sel.chosen.score:.4g}{note}")
+    if cost.ratio is not None:
+        click.echo(f"tuning cost: {cost.total_s:.0f} s of training in all, {cost.ratio:.1f}x training "
+                   f"each variant once per length ({cost.once_s:.1f} s)")
+
+
 @main.command(name="suites")
 def list_suites() -> None:
     """List the built-in suites: `rnnbench run NAME` runs one, `rnnbench init --suite NAME`
     writes it out to edit."""
     for name in builtin_suites.names():
         spec = builtin_suites.load(name)
-        runs = len(spec.runs())
+        runs = sum(planned_runs(spec))
         first = spec.description.split(". ")[0].rstrip(".")
         fast = ", --fast" if spec.fast else ""
         click.echo(f"{name:<14} {runs:>3} runs{fast:<8}  {first}.")
@@ -254,9 +286,12 @@ def list_suites() -> None:
 def validate(suite: str, plugins: tuple[str, ...]) -> None:
     """Check a suite file (or built-in suite name) without running it."""
     spec = _load(suite, _registry(plugins))
+    trials, evaluations = planned_runs(spec)
     click.echo(
         f"{suite}: ok: suite '{spec.name}', {len(spec.variants)} variants x "
-        f"{len(spec.seq_lens)} lengths x {len(spec.seeds)} seeds = {len(spec.runs())} runs"
+        f"{len(spec.seq_lens)} lengths x {len(spec.seeds)} seeds = {evaluations} runs"
+        + (f", after {trials} tuning runs (budget {spec.tuning.budget} x {len(spec.tuning.seeds)} "
+           f"tuning seed(s) per variant and length)" if spec.tuning else "")
     )
 
 

@@ -26,7 +26,8 @@ class Curves(BaseModel):
     ``step`` k means "after k parameter updates" (k = 0 is the initial network).
     ``train_loss`` at k is the mean training-batch loss of the updates since the
     previous logged step (``None`` at k = 0); ``test_loss`` is the loss on the
-    fixed held-out set after k updates; ``grad_norm`` and ``grad_norm_after`` are
+    fixed held-out test set after k updates and ``validation_loss`` that on the
+    fixed validation set (the one tuning selects on); ``grad_norm`` and ``grad_norm_after`` are
     the mean global gradient norm over the same updates, before and after the
     remedies transformed the gradient (equal when no remedy touches it);
     ``recurrent_norm`` is ||W_hh||_2 (largest singular value) and
@@ -42,19 +43,23 @@ class Curves(BaseModel):
     test_metrics: dict[str, list[float | None]] = Field(
         default_factory=dict, description="The task's metrics on the held-out set, by name."
     )
+    validation_loss: list[float | None] = Field(default_factory=list)
+    validation_metrics: dict[str, list[float | None]] = Field(
+        default_factory=dict, description="The task's metrics on the validation set, by name."
+    )
     grad_norm: list[float | None] = Field(default_factory=list)
     grad_norm_after: list[float | None] = Field(default_factory=list)
     recurrent_norm: list[float | None] = Field(default_factory=list)
     spectral_radius: list[float | None] = Field(default_factory=list)
 
     @field_validator(
-        "train_loss", "test_loss", "grad_norm", "grad_norm_after", "recurrent_norm", "spectral_radius"
+        "train_loss", "test_loss", "validation_loss", "grad_norm", "grad_norm_after", "recurrent_norm", "spectral_radius"
     )
     @classmethod
     def _no_nan(cls, values):
         return _finite_or_none(values)
 
-    @field_validator("test_metrics")
+    @field_validator("test_metrics", "validation_metrics")
     @classmethod
     def _no_nan_in_metrics(cls, metrics):
         return {name: _finite_or_none(values) for name, values in metrics.items()}
@@ -108,6 +113,8 @@ class RunResult(BaseModel):
     final_train_loss: float | None = None
     final_test_loss: float | None = None
     final_metrics: dict[str, float | None] = Field(default_factory=dict)
+    final_validation_loss: float | None = None
+    final_validation_metrics: dict[str, float | None] = Field(default_factory=dict)
     solved: dict[str, bool] = Field(
         default_factory=dict, description="Each success criterion of the task, at the end."
     )
@@ -119,7 +126,7 @@ class RunResult(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict)
     created: str = ""
 
-    @field_validator("final_train_loss", "final_test_loss")
+    @field_validator("final_train_loss", "final_test_loss", "final_validation_loss")
     @classmethod
     def _finite(cls, v):
         return v if v is not None and math.isfinite(v) else None

@@ -26,6 +26,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable, Sequence
 
+from rnnbench import tuning
 from rnnbench.engine.blas import blas_description, blas_threads
 from rnnbench.executors import make_executor
 from rnnbench.plugins import Registry, load_registry
@@ -174,9 +175,13 @@ def run_in_worker(
 
 @dataclasses.dataclass
 class SweepSummary:
+    """What one phase of a sweep did: the evaluation runs (``tuning`` then holds
+    the tuning phase's summary, for a tuned suite)."""
+
     total: int
     skipped: int
     counts: dict[str, int]  # status -> number of runs done in this sweep
+    tuning: SweepSummary | None = None
 
     @property
     def failed(self) -> int:
@@ -188,9 +193,11 @@ class Progress:
 
     ``step`` is called only when ``sweep_started`` said ``stepwise`` (runs
     train in this process); ``run_started`` when a run takes a worker slot.
+    A tuned suite has two phases, each with its own ``sweep_started`` and
+    ``sweep_finished``: ``phase`` is "tuning", then "evaluation".
     """
 
-    def sweep_started(self, total: int, skipped: int, stepwise: bool) -> None: ...
+    def sweep_started(self, total: int, skipped: int, stepwise: bool, phase: str = "evaluation") -> None: ...
     def run_started(self, run: RunSpec) -> None: ...
     def step(self, step: int) -> None: ...
     def run_finished(self, result: RunResult) -> None: ...
@@ -245,16 +252,15 @@ def run_suite(
             run_in_worker, plugins=_portable(plugins), threads=execution.blas_threads,
             timeout_s=execution.timeout_s,
         )
-    with store.lock():
-        store.remove_temporaries()
-        store.save_suite(suite.model_copy(update={"execution": execution}))
-        runs = suite.runs()
+    def sweep(runs: list[RunSpec], phase: str) -> SweepSummary:
         stored = store.statuses() if retry_failed else dict.fromkeys(store.keys(), "stored")
         todo = plan(runs, stored, rerun=rerun, retry_failed=retry_failed)
         skipped = len(runs) - len(todo)
-        progress.sweep_started(total=len(runs), skipped=skipped, stepwise=executor.in_process)
+        progress.sweep_started(total=len(runs), skipped=skipped, stepwise=executor.in_process, phase=phase)
         counts: dict[str, int] = {}
         try:
+            if not todo:  # no pool or cluster started for nothing
+                return SweepSummary(total=len(runs), skipped=skipped, counts=counts)
             with contextlib.closing(executor.map(work, todo, progress.run_started)) as outcomes:
                 for run, outcome in outcomes:
                     if isinstance(outcome, BaseException):
@@ -264,4 +270,16 @@ def run_suite(
                     progress.run_finished(outcome)
         finally:
             progress.sweep_finished()
-    return SweepSummary(total=len(runs), skipped=skipped, counts=counts)
+        return SweepSummary(total=len(runs), skipped=skipped, counts=counts)
+
+    with store.lock():
+        store.remove_temporaries()
+        store.save_suite(suite.model_copy(update={"execution": execution}))
+        if suite.tuning is None:
+            return sweep(suite.runs(), "evaluation")
+        trials = tuning.trial_runs(suite)
+        tuned = sweep(trials, "tuning")
+        selections = tuning.select(suite, store.load_runs(trials))
+        summary = sweep(tuning.evaluation_runs(suite, selections), "evaluation")
+        summary.tuning = tuned
+        return summary

@@ -105,6 +105,121 @@ class OptimizerRef(PluginRef):
     kind: ClassVar[str] = "optimizer"
 
 
+SEARCH_TARGETS = (
+    "learning_rate (the variant's learning rate), train.<setting>, optimizer.<parameter>, "
+    "cell.<parameter>, remedy.<remedy name>.<parameter>"
+)
+
+
+class SearchDim(_Strict):
+    """One searched setting of a tuning protocol: a range or a list of values.
+
+    ``name`` says what is searched: ``learning_rate`` (the variant's learning
+    rate), ``train.<setting>`` (a numeric training setting), ``optimizer.<p>``
+    (a parameter of the optimiser), ``cell.<p>`` (a parameter of the variant's
+    cell, e.g. ``cell.forget_bias``) or ``remedy.<name>.<p>`` (a parameter of
+    one of the variant's remedies, e.g. ``remedy.clip_norm.threshold``). A
+    dimension of a cell or remedy applies to the variants that have one.
+    """
+
+    name: str = Field(min_length=1, description="What is searched: " + SEARCH_TARGETS + ".")
+    low: float | None = Field(None, description="Lower end of a range.")
+    high: float | None = Field(None, description="Upper end of a range.")
+    log: bool = Field(True, description="Search the range on a log scale (its bounds must be > 0).")
+    values: list[float] | None = Field(None, description="The values to search, instead of a range.")
+    integer: bool = Field(False, description="Round every value to a whole number.")
+
+    @model_validator(mode="after")
+    def _range_or_values(self):
+        if self.values is not None:
+            if self.low is not None or self.high is not None:
+                raise ValueError(f"'{self.name}': give either values or low and high, not both")
+            if not self.values:
+                raise ValueError(f"'{self.name}': values is an empty grid")
+            if len(set(self.values)) != len(self.values):
+                raise ValueError(f"'{self.name}': values must be unique")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError(f"'{self.name}': give low and high (a range) or values (a grid)")
+        if self.low > self.high:
+            raise ValueError(f"'{self.name}': low {self.low:g} > high {self.high:g}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"'{self.name}': a log range needs low > 0, not {self.low:g}")
+        return self
+
+    @field_validator("name")
+    @classmethod
+    def _known_target(cls, name: str) -> str:
+        parts = name.split(".")
+        ok = (
+            name == "learning_rate"
+            or (len(parts) == 2 and parts[0] in ("train", "optimizer", "cell") and parts[1])
+            or (len(parts) == 3 and parts[0] == "remedy" and parts[1] and parts[2])
+        )
+        if not ok:
+            raise ValueError(f"cannot search '{name}': name one of {SEARCH_TARGETS}")
+        return name
+
+
+def _default_search() -> list[SearchDim]:
+    return [SearchDim(name="learning_rate", low=1e-4, high=1e-1, log=True)]
+
+
+class TuningSpec(_Strict):
+    """The tuning protocol: every variant gets the same budget of trials at
+    every sequence length, each trial trained with the tuning seeds and scored
+    on the validation set; the best configuration is then trained with the
+    suite's seeds and judged on the test set.
+
+    Selection: a trial's score is the mean, over the tuning seeds, of the final
+    value of ``metric`` on the validation set; a trial with a run that diverged,
+    failed or timed out scores worst. The best score wins; ties (such as every
+    trial diverging) go to the trial that comes first in the search order (for
+    a grid, the smallest values, the first dimension varying slowest).
+    """
+
+    budget: PositiveInt = Field(description="Trials per (variant, sequence length), the same for every variant.")
+    seeds: list[NonNegativeInt] = Field(
+        default_factory=lambda: [1000], min_length=1,
+        description="Tuning seeds, apart from the suite's evaluation seeds.",
+    )
+    method: Literal["grid", "random", "quasirandom"] = Field(
+        "grid",
+        description="grid: every combination (one range is split into as many points as the "
+        "budget leaves); random: seeded uniform draws (log-uniform on a log range); "
+        "quasirandom: a scrambled Halton sequence, seeded.",
+    )
+    draw_seed: NonNegativeInt = Field(0, description="Seeds the random and quasi-random draws.")
+    search: list[SearchDim] = Field(
+        default_factory=_default_search, min_length=1,
+        description="The searched settings (default: the learning rate, 1e-4 to 1e-1 on a log scale).",
+    )
+    metric: str = Field(
+        "validation_loss",
+        description="Selection metric: validation_loss (lower is better) or a metric the task "
+        "reports, in the direction the task declares.",
+    )
+    goal: Literal["min", "max"] | None = Field(
+        None, description="Which way the metric is better (default: the task's declaration)."
+    )
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, values: list[int]) -> list[int]:
+        if len(set(values)) != len(values):
+            raise ValueError("values must be unique")
+        return values
+
+    @field_validator("search")
+    @classmethod
+    def _unique_names(cls, dims: list[SearchDim]) -> list[SearchDim]:
+        names = [d.name for d in dims]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"'{twice[0]}' is searched twice")
+        return dims
+
+
 class VariantSpec(_Strict):
     """One network configuration to compare: a cell, its activation, its
     initialisation, and the remedies applied to it, in order."""
@@ -123,6 +238,12 @@ class VariantSpec(_Strict):
     )
     learning_rate: PositiveFloat | None = Field(
         None, description="This variant's learning rate, instead of train.learning_rate."
+    )
+    search: list[SearchDim] = Field(
+        default_factory=list,
+        description="This variant's own search dimensions, added to the suite's tuning.search "
+        "(one of the same name replaces the suite's): a variant may widen or narrow its space, "
+        "never its budget.",
     )
 
     @model_validator(mode="after")
@@ -149,6 +270,9 @@ class TrainSpec(_Strict):
     batch_size: PositiveInt = 32
     log_every: PositiveInt = Field(25, description="Evaluate and log every this many steps.")
     test_size: PositiveInt = Field(256, description="Sequences in the fixed held-out test set.")
+    validation_size: PositiveInt = Field(
+        256, description="Sequences in the fixed validation set, on which tuning selects."
+    )
     dtype: Literal["float32", "float64"] = "float32"
     flush_to_zero: bool = Field(
         True,
@@ -183,6 +307,8 @@ class FindingSpec(_Strict):
     finished; a variant with none counts as infinitely bad), ``success_rate``,
     ``diverged_fraction``, ``k_hat_init``, ``k_hat_final`` (fitted per-step
     gradient factors), ``k_hat_over_bound_init`` (k-hat / (||W_hh||_2 max|f'|)),
+    ``trials_diverged_fraction`` (of a tuned suite: the share of the variant's
+    trial runs, over its whole budget and tuning seeds, that diverged),
     ``recurrent_norm_final`` (mean ||W_hh||_2 at the end), ``loss_over_baseline``
     (final test loss / the input-blind baseline), or the name of a task metric
     (its mean final value).
@@ -195,11 +321,18 @@ class FindingSpec(_Strict):
     below: float | str | None = Field(None, description="A number, or another variant's name.")
     above: float | str | None = Field(None, description="A number, or another variant's name.")
     seq_len: PositiveInt | None = Field(None, description="Only at this length (default: all).")
+    every_trial: bool = Field(
+        False,
+        description="Also require the claim at every trial of the variant's tuning budget, on "
+        "the tuning seeds' runs: set it on every claim that a variant fails.",
+    )
 
     @model_validator(mode="after")
     def _one_bound(self):
         if (self.below is None) == (self.above is None):
             raise ValueError("give exactly one of 'below' and 'above'")
+        if self.every_trial and isinstance(self.below if self.below is not None else self.above, str):
+            raise ValueError("every_trial: compare with a number, not with another variant")
         return self
 
 
@@ -212,6 +345,8 @@ class FastSpec(_Strict):
     steps: PositiveInt | None = None
     log_every: PositiveInt | None = None
     test_size: PositiveInt | None = None
+    validation_size: PositiveInt | None = None
+    tuning: TuningSpec | None = Field(None, description="A smaller tuning protocol, replacing the suite's.")
 
 
 class SuiteSpec(_Strict):
@@ -232,6 +367,34 @@ class SuiteSpec(_Strict):
         default_factory=list, description="Known results the suite should reproduce."
     )
     fast: FastSpec | None = Field(None, description="A quick version of the suite.")
+    tuning: TuningSpec | None = Field(
+        None, description="The tuning protocol; without it every variant trains with its settings as written."
+    )
+
+    @model_validator(mode="after")
+    def _check_tuning(self, info: ValidationInfo):
+        if self.tuning is None:
+            for i, v in enumerate(self.variants):
+                if v.search:
+                    raise ValueError(f"variants[{i}].search: the suite has no [tuning] protocol")
+            for i, f in enumerate(self.findings):
+                if f.every_trial or f.measure.startswith("trials_"):
+                    raise ValueError(f"findings[{i}]: {'every_trial' if f.every_trial else f.measure} "
+                                     "needs a [tuning] protocol")
+            return self
+        overlap = sorted(set(self.tuning.seeds) & set(self.seeds))
+        if overlap:
+            raise ValueError(f"tuning.seeds: {overlap[0]} is also an evaluation seed; keep them apart")
+        from rnnbench.tuning import check_tuning
+
+        registry = _registry(info)
+        check_tuning(self, registry)
+        if self.tuning.goal is None and registry is not None:
+            metric = self.tuning.metric
+            declared = registry.get("task", self.task.name).metrics
+            direction = "min" if metric == "validation_loss" else declared[metric]
+            return self.model_copy(update={"tuning": self.tuning.model_copy(update={"goal": direction})})
+        return self
 
     @model_validator(mode="after")
     def _findings_name_variants(self):
@@ -252,11 +415,11 @@ class SuiteSpec(_Strict):
             raise ValueError(f"suite '{self.name}' has no fast version")
         fast = self.fast
         train = self.train.model_copy(
-            update={k: getattr(fast, k) for k in ("steps", "log_every", "test_size") if getattr(fast, k)}
+            update={k: getattr(fast, k) for k in ("steps", "log_every", "test_size", "validation_size") if getattr(fast, k)}
         )
         seq_lens = fast.seq_lens or self.seq_lens
         findings = [f for f in self.findings if f.seq_len is None or f.seq_len in seq_lens]
-        return self.model_copy(
+        quick = self.model_copy(
             update={
                 "name": f"{self.name}-fast",
                 "seq_lens": seq_lens,
@@ -264,8 +427,17 @@ class SuiteSpec(_Strict):
                 "train": train,
                 "findings": findings,
                 "fast": None,
+                "tuning": fast.tuning or self.tuning,
             }
         )
+        if quick.tuning is not None:  # the fast protocol must fit the fast suite
+            from rnnbench.tuning import check_tuning
+
+            overlap = set(quick.tuning.seeds) & set(quick.seeds)
+            if overlap:
+                raise ValueError(f"fast: tuning seed {min(overlap)} is also an evaluation seed")
+            check_tuning(quick)
+        return quick
 
     @field_validator("variants")
     @classmethod
@@ -285,13 +457,24 @@ class SuiteSpec(_Strict):
         return values
 
     def runs(self) -> list[RunSpec]:
-        """The grid: every sequence length x variant x seed, in that order."""
+        """The grid as written, without tuning: every sequence length x variant x
+        seed, in that order (a tuned suite's evaluation runs depend on what tuning
+        selects: ``rnnbench.tuning.evaluation_runs``)."""
         return [
-            RunSpec(task=self.task, seq_len=n, variant=v, seed=s, train=self.train)
+            RunSpec(task=self.task, seq_len=n, variant=v.model_copy(update={"search": []}), seed=s,
+                    train=self.train)
             for n in self.seq_lens
             for v in self.variants
             for s in self.seeds
         ]
+
+
+class Trial(_Strict):
+    """Which trial of a tuning search a run belongs to: its place in the search
+    order and the searched values (already applied to the run's settings)."""
+
+    index: NonNegativeInt
+    values: dict[str, float]
 
 
 class RunSpec(_Strict):
@@ -302,10 +485,18 @@ class RunSpec(_Strict):
     variant: VariantSpec
     seed: NonNegativeInt
     train: TrainSpec
+    trial: Trial | None = Field(None, description="Set on the runs of a tuning search.")
 
     def key(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+def _names_a_field(message: str) -> bool:
+    """Whether ``message`` starts with a field of a suite, e.g. ``tuning.metric:``."""
+    head = message.split(":", 1)[0]
+    first = head.split(".", 1)[0].split("[", 1)[0]
+    return ":" in message and " " not in head and first in SuiteSpec.model_fields
 
 
 def format_validation_error(exc: ValidationError, root: str = "suite") -> list[str]:
@@ -319,6 +510,9 @@ def format_validation_error(exc: ValidationError, root: str = "suite") -> list[s
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        if not where and _names_a_field(msg):  # a check of the whole suite that names its field
+            lines.append(msg)
+            continue
         lines.append(f"{where or root}: {msg}")
     return lines
 

@@ -25,7 +25,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 try:
     import fcntl
@@ -34,8 +34,9 @@ except ImportError:  # not POSIX: sweeps are not locked
 
 from pydantic import ValidationError
 
+from rnnbench import tuning
 from rnnbench.results import RunResult
-from rnnbench.spec import SuiteSpec
+from rnnbench.spec import RunSpec, SuiteSpec
 
 SUITE_FILE = "suite.json"
 RUNS_DIR = "runs"
@@ -183,11 +184,25 @@ class Store:
             return set()
         return {p.stem for p in self.runs_dir.glob("*.json")}
 
-    def results(self) -> list[RunResult]:
-        """Every stored run of the suite that the suite file still lists, in grid order."""
-        suite = self.load_suite()
+    def load_runs(self, runs: Iterable[RunSpec]) -> list[RunResult]:
+        """The stored results of ``runs``, in their order; those not stored are left out."""
         stored = self.keys()
-        return [self.load(run.key()) for run in suite.runs() if run.key() in stored]
+        return [self.load(run.key()) for run in runs if run.key() in stored]
+
+    def trials(self) -> list[RunResult]:
+        """Every stored tuning run of the suite's protocol, in search order."""
+        return self.load_runs(tuning.trial_runs(self.load_suite()))
+
+    def selections(self) -> list[tuning.Selection]:
+        """What the stored tuning runs select (empty for a suite without tuning)."""
+        suite = self.load_suite()
+        return tuning.select(suite, self.load_runs(tuning.trial_runs(suite)))
+
+    def results(self) -> list[RunResult]:
+        """Every stored evaluation run of the suite (for a tuned suite, those of
+        the configurations its stored trials select), in grid order."""
+        suite = self.load_suite()
+        return self.load_runs(tuning.evaluation_runs(suite, self.selections()))
 
 
 def find_result_dirs(path: str | Path) -> list[Path]:

@@ -2,13 +2,15 @@
 
 The loop, per step: sample a batch -> forward -> loss (+ remedy penalties) ->
 BPTT -> remedies transform the gradients -> optimiser step. Every
-``log_every`` steps the network is evaluated on a fixed held-out set. A
+``log_every`` steps the network is evaluated on the fixed validation and test
+sets. A
 non-finite loss or gradient ends the run with status ``diverged``.
 
 Random streams, all derived from the run's seed so that a run is reproducible
 on any executor: parameters from ``[seed, 0]``, training batches from
-``[seed, 1]``; the held-out set from a constant seed, the same for every run
-of a task and length so that seeds and variants are compared on one set.
+``[seed, 1]``; the validation and test sets each from a constant seed of their
+own (``Task.validation_set``, ``Task.test_set``), the same for every run of a
+task and length so that seeds and variants are compared on one set.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ def train(
     network, params = model.network, model.params
     dtype = np.dtype(run.train.dtype)
     test = cast(task.test_set(run.train.test_size), dtype)
+    validation = cast(task.validation_set(run.train.validation_size), dtype)
     data_rng = np.random.default_rng([run.seed, 1])
 
     curves = Curves()
@@ -106,6 +109,10 @@ def train(
         norm, radius = _recurrent_spectrum(network.cell.recurrent_matrix(params))
         curves.recurrent_norm.append(norm)
         curves.spectral_radius.append(radius)
+        held_out, outputs = network.evaluate(params, validation)
+        curves.validation_loss.append(held_out)
+        for name, value in task.evaluate(outputs, validation).items():
+            curves.validation_metrics.setdefault(name, []).append(value)
         loss, outputs = network.evaluate(params, test)
         curves.test_loss.append(loss)
         metrics = task.evaluate(outputs, test)
@@ -162,6 +169,8 @@ def train(
         steps_done=step,
         final_train_loss=next((v for v in reversed(curves.train_loss) if v is not None), None),
         final_test_loss=curves.test_loss[-1],
+        final_validation_loss=curves.validation_loss[-1],
+        final_validation_metrics={name: v[-1] for name, v in curves.validation_metrics.items()},
         wall_time_s=elapsed,
         seconds_per_step=elapsed / step if step else None,
     )

@@ -116,10 +116,11 @@ def test_init_writes_the_default_suite_which_validates(tmp_path):
     assert done.returncode == 0
     data = tomllib.loads((tmp_path / "mine.toml").read_text())
     assert data["name"] == "default" and data["task"]["name"] == "adding"
-    assert len(data["variants"]) == 2 and len(data["seeds"]) == 2
+    assert len(data["variants"]) == 2 and len(data["seeds"]) == 3
+    assert data["tuning"]["budget"] == 4 and len(data["tuning"]["seeds"]) == 2
     assert "#" in (tmp_path / "mine.toml").read_text()  # it is the commented file
     valid = rnnbench("validate", "mine.toml", cwd=tmp_path)
-    assert valid.returncode == 0 and "4 runs" in valid.stdout
+    assert valid.returncode == 0 and "= 6 runs, after 16 tuning runs" in valid.stdout
     refused = rnnbench("init", "mine.toml", cwd=tmp_path)
     assert refused.returncode == 2 and "--force" in refused.stderr
 
@@ -202,7 +203,7 @@ def test_run_fast_prints_the_findings_and_a_suite_without_one_is_refused(tmp_pat
     done = rnnbench("run", "vanishing", "--fast", "-q", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     findings = [l for l in done.stdout.splitlines() if l.startswith("finding")]
-    assert len(findings) == 4 and all(": reproduced: " in l for l in findings)
+    assert len(findings) == 4 and all(": reproduced (95%): " in l for l in findings)
     assert (tmp_path / "results" / "vanishing-fast").is_dir()
     assert "Findings" in (tmp_path / "reports" / "vanishing-fast" / "index.html").read_text()
     refused = rnnbench("run", "default", "--fast", cwd=tmp_path)

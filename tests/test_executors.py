@@ -67,21 +67,28 @@ def determinism_suite(registry):
             {"name": "lstm", "cell": "lstm", "hidden_size": 8,
              "remedies": [{"name": "clip_norm", "threshold": 0.5}]},
         ],
+        # tuned: the trials, the selection and the evaluation runs must agree everywhere
+        "tuning": {"budget": 3, "seeds": [50], "search": [{"name": "learning_rate", "values": [0.03, 0.1, 0.3]}]},
     }
     return parse_suite(data, registry)
+
+
+def selections(store: Store) -> list:
+    return [(s.variant, s.seq_len, s.chosen.trial, s.chosen.score) for s in store.selections()]
 
 
 @pytest.fixture(scope="module")
 def serial_metrics(tmp_path_factory, determinism_suite, registry):
     summary, store = sweep(tmp_path_factory.mktemp("serial"), determinism_suite, registry, "serial")
-    assert summary.counts == {"ok": 4}
-    return stored_metrics(store)
+    assert summary.counts == {"ok": 4} and summary.tuning.total == 6
+    assert len(stored_metrics(store)) == 10  # 6 trial runs, 4 evaluation runs
+    return stored_metrics(store), selections(store)
 
 
 def test_a_process_pool_stores_bit_identical_metrics(tmp_path, determinism_suite, registry, serial_metrics):
     summary, store = sweep(tmp_path, determinism_suite, registry, "pool", executor="processes", jobs=2)
     assert summary.counts == {"ok": 4}
-    assert stored_metrics(store) == serial_metrics
+    assert (stored_metrics(store), selections(store)) == serial_metrics
 
 
 def test_dask_on_a_local_cluster_stores_bit_identical_metrics(
@@ -90,7 +97,7 @@ def test_dask_on_a_local_cluster_stores_bit_identical_metrics(
     pytest.importorskip("distributed", reason="Dask is not installed (pip install rnnbench[dask])")
     summary, store = sweep(tmp_path, determinism_suite, registry, "dask", executor="dask", jobs=2)
     assert summary.counts == {"ok": 4}
-    assert stored_metrics(store) == serial_metrics
+    assert (stored_metrics(store), selections(store)) == serial_metrics
 
 
 def test_dask_runs_on_a_cluster_given_by_its_scheduler_address(
@@ -106,7 +113,7 @@ def test_dask_runs_on_a_cluster_given_by_its_scheduler_address(
             scheduler=cluster.scheduler_address,
         )
         assert summary.counts == {"ok": 4}
-        assert stored_metrics(store) == serial_metrics
+        assert (stored_metrics(store), selections(store)) == serial_metrics
         # the cluster outlives the sweep: the runner closes only its client
         assert cluster.status.name == "running"
 

@@ -37,14 +37,15 @@ def test_the_fast_version_reproduces_every_finding(name, tmp_path):
     suite = builtin(name).fast_version()
     store = Store.for_suite(tmp_path, suite)
     run_suite(suite, store, REGISTRY)
-    verdicts = check(suite, store.results())
+    verdicts = check(suite, store.results(), store.trials())
     assert verdicts
     failed = [f"T={v.seq_len}: {v.finding.claim}: {v.detail}" for v in verdicts if v.held is not True]
     assert not failed, failed
 
 
-def _result(suite, run, loss, status="ok"):
-    return RunResult(key=run.key(), spec=run, status=status, final_test_loss=loss, baseline=0.2)
+def _result(suite, run, loss, status="ok", solved=None):
+    return RunResult(key=run.key(), spec=run, status=status, final_test_loss=loss, baseline=0.2,
+                     solved={} if solved is None else {"solved": solved})
 
 
 def test_a_claim_is_decided_against_numbers_and_other_variants(small_suite_data):
@@ -54,11 +55,11 @@ def test_a_claim_is_decided_against_numbers_and_other_variants(small_suite_data)
     ]
     suite = parse_suite(small_suite_data, REGISTRY)
     runs = suite.runs()
-    losses = {"tanh": [0.1, 0.3], "tanh + clip": [0.05, 0.05]}
+    losses = {"tanh": [0.1, 0.5], "tanh + clip": [0.05, 0.05]}
     results = [_result(suite, r, losses[r.variant.name][r.seed]) for r in runs]
     first, second = check(suite, results)
-    assert first.held is True and first.value == pytest.approx(0.05) and first.reference == pytest.approx(0.2)
-    assert second.held is False and second.value == pytest.approx(1.0)  # 0.2 / 0.2 is not below 1
+    assert first.held is True and first.value == pytest.approx(0.05) and first.reference == pytest.approx(0.3)
+    assert second.held is False and second.value == pytest.approx(1.5)  # (0.5 + 2.5) / 2 is not below 1
     diverged = [_result(suite, r, None, "diverged") if r.variant.name == "tanh + clip" else
                 _result(suite, r, 0.2) for r in runs]
     assert check(suite, diverged)[0].held is False  # a variant that never finished is worst
@@ -78,3 +79,102 @@ def test_fast_version_overrides_and_renames(small_suite_data):
     fast = parse_suite(small_suite_data, REGISTRY).fast_version()
     assert (fast.name, fast.train.steps, fast.seq_lens, fast.seeds) == ("small-fast", 3, [4], [7])
     assert fast.train.batch_size == small_suite_data["train"]["batch_size"]
+
+
+CLAIMS = [
+    {"claim": "clip is better", "variant": "tanh + clip", "measure": "final_test_loss", "below": "tanh"},
+    {"claim": "clip beats the baseline", "variant": "tanh + clip", "measure": "loss_over_baseline",
+     "below": 1.0},
+    {"claim": "clip solves more", "variant": "tanh + clip", "measure": "success_rate", "above": "tanh"},
+    {"claim": "clip mostly solves", "variant": "tanh + clip", "measure": "success_rate", "above": 0.4},
+]
+
+
+def _verdicts(small_suite_data, losses, solved=None, status=None):
+    """Check CLAIMS on runs with the given final losses (and success) per variant and seed."""
+    n = len(losses["tanh"])
+    small_suite_data["seeds"] = list(range(n))
+    small_suite_data["findings"] = CLAIMS
+    suite = parse_suite(small_suite_data, REGISTRY)
+    results = []
+    for r in suite.runs():
+        name, seed = r.variant.name, r.seed
+        done = (status or {}).get(name, "ok")
+        loss = losses[name][seed] if done == "ok" else None
+        results.append(_result(suite, r, loss, done, (solved or {}).get(name, [False] * n)[seed]))
+    return check(suite, results)
+
+
+def test_five_seeds_that_clearly_separate_reproduce_the_claims(small_suite_data):
+    losses = {"tanh + clip": [0.10, 0.11, 0.12, 0.13, 0.14], "tanh": [0.30, 0.31, 0.32, 0.33, 0.34]}
+    solved = {"tanh + clip": [True] * 5, "tanh": [False] * 5}
+    better, baseline, solves_more, mostly = _verdicts(small_suite_data, losses, solved)
+    assert (better.held, better.outcome) == (True, "reproduced")
+    lo, hi = better.confidence
+    assert -0.24 <= lo < hi < 0  # the difference of means is -0.2; the interval lies below 0
+    assert "95% CI [" in better.detail and better.detail.endswith(": reproduced")
+    assert better.headline == "reproduced (95%)"
+    assert (baseline.held, baseline.outcome) == (True, "reproduced")  # 0.1 / 0.2 .. 0.14 / 0.2
+    assert baseline.value == pytest.approx(0.6)
+    assert (solves_more.held, solves_more.outcome) == (True, "reproduced")
+    assert solves_more.confidence < 0.05 and "Boschloo" in solves_more.detail  # 5 of 5 against 0 of 5
+    assert (mostly.held, mostly.outcome) == (True, "reproduced")  # Clopper-Pearson lower bound 0.478
+    assert mostly.confidence[0] == pytest.approx(0.025 ** (1 / 5))
+
+
+def test_five_seeds_that_overlap_show_nothing_though_the_means_agree(small_suite_data):
+    losses = {"tanh + clip": [0.10, 0.30, 0.20, 0.40, 0.25], "tanh": [0.15, 0.35, 0.22, 0.38, 0.30]}
+    solved = {"tanh + clip": [True, True, True, False, False], "tanh": [True, True, False, False, False]}
+    better, baseline, solves_more, mostly = _verdicts(small_suite_data, losses, solved)
+    assert (better.held, better.outcome) == (True, "not shown")
+    lo, hi = better.confidence
+    assert lo < 0 < hi
+    assert (solves_more.held, solves_more.outcome) == (True, "not shown")  # 3 of 5 against 2 of 5
+    assert (mostly.held, mostly.outcome) == (True, "not shown")  # 3 of 5: [0.15, 0.95]
+
+
+def test_five_seeds_that_reverse_contradict_the_claims(small_suite_data):
+    losses = {"tanh + clip": [0.30, 0.31, 0.32, 0.33, 0.34], "tanh": [0.10, 0.11, 0.12, 0.13, 0.14]}
+    solved = {"tanh + clip": [False] * 5, "tanh": [True] * 5}
+    better, baseline, solves_more, mostly = _verdicts(small_suite_data, losses, solved)
+    assert (better.held, better.outcome) == (False, "contradicted")
+    assert 0 < better.confidence[0] < better.confidence[1]
+    assert (baseline.held, baseline.outcome) == (False, "contradicted")  # 1.5 .. 1.7 times the baseline
+    assert (solves_more.held, solves_more.outcome) == (False, "contradicted")
+    # 0 of 5 is below 0.4, but its interval [0, 0.52] reaches above: not shown
+    assert (mostly.held, mostly.outcome) == (False, "not shown")
+    assert mostly.confidence[1] == pytest.approx(1 - 0.025 ** (1 / 5))
+
+
+def test_two_seeds_are_too_few_to_decide(small_suite_data):
+    losses = {"tanh + clip": [0.10, 0.11], "tanh": [0.30, 0.31]}
+    solved = {"tanh + clip": [True, True], "tanh": [False, False]}
+    verdicts = _verdicts(small_suite_data, losses, solved)
+    assert [(v.held, v.outcome, v.confidence) for v in verdicts] == [(True, "too few seeds", None)] * 4
+    assert verdicts[0].headline == "too few seeds"
+
+
+def test_a_variant_that_never_finished_is_decided_only_against_enough_finished_runs(small_suite_data):
+    losses = {"tanh + clip": [0.10, 0.11, 0.12], "tanh": [None] * 3}
+    better = _verdicts(small_suite_data, losses, status={"tanh": "diverged"})[0]
+    assert (better.held, better.outcome, better.reference) == (True, "reproduced", float("inf"))
+    # the other way round, the claim is certainly wrong
+    swapped = {"tanh + clip": losses["tanh"], "tanh": losses["tanh + clip"]}
+    worse = _verdicts(small_suite_data, swapped, status={"tanh + clip": "diverged"})[0]
+    assert (worse.held, worse.outcome) == (False, "contradicted")
+    # one finished run of clip against a variant that never finished: too few to decide
+    suite = parse_suite(small_suite_data | {"findings": CLAIMS[:1]}, REGISTRY)
+    results = [
+        _result(suite, r, 0.1, "ok") if r.variant.name == "tanh + clip" and r.seed == 0
+        else _result(suite, r, None, "diverged")
+        for r in suite.runs()
+    ]
+    (one_finished,) = check(suite, results)
+    assert (one_finished.held, one_finished.outcome) == (True, "too few seeds")
+
+
+def test_undecided_without_values(small_suite_data):
+    small_suite_data["findings"] = CLAIMS[:1]
+    suite = parse_suite(small_suite_data, REGISTRY)
+    (verdict,) = check(suite, [])
+    assert (verdict.held, verdict.outcome, verdict.confidence) == (None, "undecided", None)

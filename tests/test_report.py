@@ -16,6 +16,7 @@ from rnnbench.report import figures
 from rnnbench.report.analysis import (
     environment,
     fit_decay_factor,
+    improvement_tables,
     rank_variants,
     summarise,
 )
@@ -23,12 +24,11 @@ from rnnbench.report.asv_history import parse_result_file, read_asv_results
 from rnnbench.report.export import curve_columns, run_columns
 from rnnbench.report.html import FIGURES
 from rnnbench.report.stats import (
+    MIN_SEEDS,
     Interval,
     geometric_over_seeds,
     mean_interval,
     over_seeds,
-    t_central_probability,
-    t_quantile,
 )
 from rnnbench.results import Curves, DecayProfile, RunResult
 from rnnbench.spec import SuiteSpec, VariantSpec
@@ -38,7 +38,6 @@ SCRIPT = "<script>alert(1)</script>"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BASELINE = 0.5
 MAIN, OTHER = "loss_below_0.25", "accuracy_above_0.9"
-T975_DF1 = 12.706204736174698  # t(0.975) with one degree of freedom, from tables
 
 # Final test loss of each ok run, by (seq_len, variant index, seed). Variant 0
 # is a vanilla cell, 1 the same with clipping, 2 an LSTM. The run (20, 0, 1) is
@@ -284,35 +283,35 @@ def report(stored, tmp_path_factory):
 # --- statistics ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "df, expected",
-    [(1, 12.7062), (2, 4.3027), (3, 3.1824), (5, 2.5706), (10, 2.2281), (30, 2.0423), (120, 1.9799)],
-)
-def test_t_quantile_matches_the_tables(df, expected):
-    assert t_quantile(0.95, df) == pytest.approx(expected, abs=1e-4)
-
-
-def test_t_central_probability_closed_forms():
-    assert t_central_probability(1.0, 1) == pytest.approx(0.5)  # Cauchy: P(|T| <= 1) = 1/2
-    assert t_central_probability(1.0, 2) == pytest.approx(1 / math.sqrt(3))  # t / sqrt(2 + t^2)
-    assert t_central_probability(0.0, 7) == 0.0
-
-
-def test_mean_interval_is_the_t_interval():
-    iv = mean_interval([1.0, 2.0, 3.0, None, float("nan")])
-    half = t_quantile(0.95, 2) * 1.0 / math.sqrt(3)  # s = 1
+def test_mean_interval_leaves_out_missing_values_and_needs_min_seeds():
+    iv = mean_interval([1.0, 2.0, 3.0, None, float("nan"), float("inf")])
     assert (iv.n, iv.mean) == (3, 2.0)
-    assert (iv.lo, iv.hi) == (pytest.approx(2 - half), pytest.approx(2 + half))
+    assert 1.0 <= iv.lo < 2.0 < iv.hi <= 3.0  # a bootstrap mean never leaves the values' range
     assert mean_interval([5.0]) == Interval(1, 5.0, None, None)
+    two = mean_interval([0.1, 0.3])
+    assert (two.lo, two.hi, two.values) == (None, None, (0.1, 0.3))
     assert mean_interval([None, float("inf")]) == Interval(0, None, None, None)
 
 
 def test_over_seeds_uses_the_seeds_present_at_each_step():
-    x, n, m, lo, hi = over_seeds([([0, 1, 2], [1.0, 2.0, 4.0]), ([0, 1], [3.0, None])])
-    assert list(x) == [0, 1, 2] and list(n) == [2, 1, 1]
-    assert list(m) == [2.0, 2.0, 4.0]
-    assert lo[0] == pytest.approx(2 - T975_DF1)  # s = sqrt(2), n = 2
-    assert np.isnan(lo[1]) and np.isnan(hi[2])
+    series = [([0, 1, 2], [1.0, 2.0, 4.0]), ([0, 1], [3.0, None]), ([0, 1], [5.0, 2.0])]
+    x, n, m, lo, hi = over_seeds(series)
+    assert list(x) == [0, 1, 2] and list(n) == [3, 2, 1]
+    assert list(m) == [3.0, 2.0, 4.0]
+    assert 1.0 <= lo[0] < 3.0 < hi[0] <= 5.0  # three seeds: an interval
+    assert np.isnan(lo[1]) and np.isnan(hi[2])  # fewer than MIN_SEEDS: none
+    assert MIN_SEEDS == 3
+    # the batched bootstrap of a curve agrees with the interval of one mean, up to resampling noise
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(40, 8))
+    _, _, _, lo, hi = over_seeds([(range(8), column) for column in values])
+    for step in (0, 5):
+        single = mean_interval(values[:, step])
+        width = single.hi - single.lo
+        assert lo[step] == pytest.approx(single.lo, abs=0.1 * width)
+        assert hi[step] == pytest.approx(single.hi, abs=0.1 * width)
+    x, n, m, lo, hi = over_seeds([([0], [2.0])] * 4)
+    assert (lo[0], hi[0]) == (2.0, 2.0)  # all equal: the interval is the value
     x, g, lo, hi = geometric_over_seeds([([0, 1], [1.0, 100.0]), ([0, 1], [4.0, 0.0])])
     assert list(g) == pytest.approx([2.0, 100.0]) and list(lo) == [1.0, 100.0]
 
@@ -344,10 +343,11 @@ def test_summary_matches_hand_computed_values(rows):
 
     loss = t10_plain["final_test_loss"]
     assert (loss.n, loss.mean) == (2, pytest.approx(0.3))
-    assert loss.half_width == pytest.approx(T975_DF1 * 0.1, rel=1e-4)  # s / sqrt(2) = 0.1
+    assert loss.lo is None and loss.values == (0.2, 0.4)  # two runs: no interval, the values
     assert t10_plain["metrics"]["accuracy"].mean == pytest.approx(0.7)
     assert (t10_plain["ok"], t10_plain["diverged"], t10_plain["error"], t10_plain["timeout"]) == (2, 0, 0, 0)
     assert (t10_plain["solved"], t10_plain["trained"], t10_plain["success_rate"]) == (1, 2, 0.5)
+    assert t10_plain["success_interval"] == Interval(2, 0.5, None, None)  # too few runs for one
     assert (t10_plain["steps_to_solve"], t10_plain["steps_to_solve_n"]) == (4, 1)  # not seed 1's 2
     assert t10_plain["criterion"] == MAIN
     assert t10_plain["k_hat_init"] == pytest.approx(0.6, rel=1e-9)  # mean of 0.5, 0.7
@@ -356,7 +356,7 @@ def test_summary_matches_hand_computed_values(rows):
     assert t10_plain["baseline"] == BASELINE and t10_plain["baseline_metrics"] == {"accuracy": 0.5}
     assert t10_plain["seconds_per_step"] == 0.25
 
-    assert t10_script["final_test_loss"].half_width == pytest.approx(T975_DF1 * 0.2, rel=1e-4)
+    assert t10_script["final_test_loss"].values == (0.1, 0.5)
     assert t10_script["steps_to_solve"] == 2
 
     assert t10_gated["success_rate"] == 1.0 and t10_gated["steps_to_solve"] == 3  # median of 2, 4
@@ -402,6 +402,22 @@ def test_ranking_shares_ranks_on_ties_and_works_without_criteria():
     ranking = rank_variants(suite, rows)
     assert [(e["rank"], e["variant"]) for e in ranking] == [(1, SCRIPT), (2, "plain"), (2, "gated")]
     assert all(e["success_rate"] is None for e in ranking)
+
+
+def test_probability_of_improvement_table_counts_pairs_of_runs(stored):
+    t10, t20 = improvement_tables(stored.load_suite(), stored.results())
+    assert (t10["seq_len"], t20["seq_len"]) == (10, 20)
+    assert t10["variants"] == ["plain", SCRIPT, "gated"]
+    # T = 10: plain 0.2, 0.4 against the clipped 0.1, 0.5: 2 of the 4 pairs are lower
+    assert t10["cells"][("plain", SCRIPT)].mean == pytest.approx(0.5)
+    assert t10["cells"][("gated", "plain")].mean == 1.0  # 0.05, 0.07 beat 0.2, 0.4
+    assert t10["cells"][("plain", "gated")].mean == 0.0
+    assert t10["cells"][("plain", SCRIPT)].lo is None  # two runs a side: no interval
+    assert ("plain", "plain") not in t10["cells"]
+    # T = 20: the clipped variant's only run that trained diverged (+inf); its error is left
+    # out, and so is the gated variant's timeout
+    assert t20["cells"][("plain", SCRIPT)].mean == 1.0 and t20["cells"][(SCRIPT, "plain")].mean == 0.0
+    assert t20["cells"][("gated", "plain")].n == 1
 
 
 def test_environment_lists_every_value_the_runs_recorded(stored):
@@ -497,7 +513,22 @@ def test_convergence_figure_has_a_row_per_quantity_and_readable_layout(stored):
     # the diverged run's loss never sets the axis: it stops near the finished runs' values
     assert axes[0].get_ylim()[1] < 2.0
     assert axes[2].get_ylim()[1] >= 0.99  # yet every finished run's accuracy is in view
-    assert axes[0].collections, "no interval band was drawn"
+    # two seeds per variant: no band, each seed's own curve as a thin line beside the mean
+    assert not axes[0].collections, "a band was drawn from two seeds"
+    thin = [line for line in axes[0].lines if line.get_linewidth() < 1.0]
+    assert len(thin) == 6  # T = 10: two finished runs of each of three variants
+    assert overlaps(fig) == []
+
+
+def test_convergence_figure_draws_a_band_from_three_seeds():
+    suite = make_suite().model_copy(update={"seeds": [0, 1, 2]})
+    results = [ok_result(run, 0.1 + 0.05 * run.seed, cell(suite, run)) for run in suite.runs()]
+    fig = figures.convergence_figure(suite, results)
+    ax = fig.axes[0]
+    assert len(ax.collections) == 3, "a band per variant"
+    assert not [line for line in ax.lines if line.get_linewidth() < 1.0], "no single-seed lines"
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() < 2 * 0.15 < band.max()  # the mean at step 2 lies inside its band
     assert overlaps(fig) == []
 
 
@@ -574,7 +605,9 @@ def test_report_shows_summary_ranking_settings_problems_and_environment(report):
     assert "clip_norm(threshold=1.0)" in html
     assert "RuntimeError: synthetic failure" in html
     assert "loss became non-finite at step 2" in html and "over the time limit" in html
-    assert "0.3 \u00b1 1.3" in html  # t-interval half-width 12.706 * 0.1
+    assert "0.2, 0.4 (2 seeds: no interval)" in html  # too few runs for an interval
+    assert "Agarwal et al. 2021" in html and "row beats column" in html
+    assert "0.3 (1 seed: no interval)" in html
     assert "1/2 (50%)" in html and "1 ok, 1 timeout" in html and "1 diverged, 1 error" in html
     assert html.index("gated</td>") < html.index("plain</td>")  # ranked first
     assert "numpy" in html and "2.0.0" in html and "(5 runs)" in html

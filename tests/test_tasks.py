@@ -255,10 +255,13 @@ def test_digits_splits_are_disjoint_and_the_test_set_fixed(digit_images):
     assert test.x.shape[1] == round(0.2 * 1797) == 359
     test_images = {tuple(p) for p in images_of(test, t.order)}
     assert len(test_images) == 359
+    validation = {tuple(p) for p in images_of(t.validation_set(10_000), t.order)}
+    assert len(validation) == round(0.1 * 1797) == 180
     drawn = t.sample(np.random.default_rng(8), 20_000)
     train_images = {tuple(p) for p in images_of(drawn, t.order)}
-    assert not train_images & test_images
-    assert len(train_images) == 1797 - 359  # with 20000 draws, every training image shows up
+    assert not train_images & test_images and not train_images & validation
+    assert not validation & test_images
+    assert len(train_images) == 1797 - 359 - 180  # with 20000 draws, every training image shows up
     again = digits_task().test_set(10_000)
     np.testing.assert_array_equal(test.x, again.x)
     np.testing.assert_array_equal(test.y, again.y)
@@ -272,7 +275,8 @@ def test_digits_splits_are_disjoint_and_the_test_set_fixed(digit_images):
 def test_digits_baseline_is_the_entropy_of_the_training_classes(digit_images):
     t = digits_task()
     test_images = {tuple(p) for p in images_of(t.test_set(10_000), t.order)}
-    train_labels = np.array([lab for img, lab in digit_images.items() if img not in test_images])
+    held_out = test_images | {tuple(p) for p in images_of(t.validation_set(10_000), t.order)}
+    train_labels = np.array([lab for img, lab in digit_images.items() if img not in held_out])
     assert t.baseline == pytest.approx(entropy(train_labels, 10), abs=1e-12)
     assert t.baseline == pytest.approx(math.log(10), abs=0.01)
     majority = np.bincount(train_labels).max() / len(train_labels)

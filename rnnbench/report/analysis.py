@@ -13,7 +13,14 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from rnnbench.report.stats import mean, mean_interval, median
+from rnnbench.report.stats import (
+    Interval,
+    binomial_interval,
+    mean,
+    mean_interval,
+    median,
+    probability_of_improvement,
+)
 from rnnbench.results import STATUSES, DecayProfile, RunResult
 from rnnbench.spec import SuiteSpec
 
@@ -114,14 +121,17 @@ def summarise(suite: SuiteSpec, results: Sequence[RunResult]) -> list[dict]:
 
     - ``variant``, ``seq_len``; ``runs`` (stored runs); ``ok``, ``diverged``,
       ``error``, ``timeout`` (status counts);
-    - ``final_test_loss`` (an Interval: mean and 95% t-interval over the
-      finished runs) and ``metrics`` (name -> Interval of its final value, over
-      the same runs);
+    - ``final_test_loss`` (an Interval: mean and 95% bootstrap interval of the
+      mean over the finished runs, see ``stats.mean_interval``; no interval
+      with fewer than ``stats.MIN_SEEDS`` of them) and ``metrics`` (name ->
+      Interval of its final value, over the same runs);
     - ``baseline`` and ``baseline_metrics`` (name -> value): the input-blind
       predictor's loss and metrics, mean over the runs that record them;
     - ``criterion`` (the main criterion or None), ``solved`` and ``trained``
       (see ``success``), ``success_rate`` = solved / trained (None when no run
-      trained or the task has no criterion);
+      trained or the task has no criterion) and ``success_interval`` (its
+      exact 95% Clopper-Pearson Interval, see ``stats.binomial_interval``;
+      None when success_rate is);
     - ``steps_to_solve`` (median, over the runs that solved, of the first logged
       step at which the criterion held) and ``steps_to_solve_n``;
     - ``k_hat_init``, ``k_hat_final``, ``bound_init``, ``bound_final``, and
@@ -159,6 +169,9 @@ def summarise(suite: SuiteSpec, results: Sequence[RunResult]) -> list[dict]:
                     "solved": solved,
                     "trained": n_trained,
                     "success_rate": solved / n_trained if criterion and n_trained else None,
+                    "success_interval": (
+                        binomial_interval(solved, n_trained) if criterion and n_trained else None
+                    ),
                     "steps_to_solve": median(r.steps_to_solve for r in solved_runs),
                     "steps_to_solve_n": sum(r.steps_to_solve is not None for r in solved_runs),
                     "k_hat_init": mean(k_hat(p) for p in inits),
@@ -211,6 +224,46 @@ def rank_variants(suite: SuiteSpec, rows: Sequence[dict]) -> list[dict]:
         tied = i > 0 and key(entry) == key(entries[i - 1])
         entry["rank"] = entries[i - 1]["rank"] if tied else i + 1
     return entries
+
+
+def improvement_losses(runs: Iterable[RunResult]) -> list[float]:
+    """The final test losses that the probability of improvement compares: one
+    per run that finished (its final test loss; +inf if that is not finite) or
+    diverged (+inf: worse than any run that finished). Runs with an error (a
+    failure of the code) or a timeout (their last loss is not final) are left out."""
+    losses = []
+    for r in runs:
+        if r.status == "ok":
+            loss = r.final_test_loss
+            losses.append(loss if loss is not None and math.isfinite(loss) else math.inf)
+        elif r.status == "diverged":
+            losses.append(math.inf)
+    return losses
+
+
+def improvement_tables(suite: SuiteSpec, results: Sequence[RunResult]) -> list[dict]:
+    """Per sequence length (in the suite's order), the probability of
+    improvement on the final test loss for each ordered pair of variants: for
+    a run X of the row's variant and a run Y of the column's, P(X < Y) +
+    P(X = Y) / 2 over the losses of ``improvement_losses`` (Agarwal et al.
+    2021), with its 95% bootstrap interval (``stats.probability_of_improvement``;
+    no interval when either variant has fewer than ``stats.MIN_SEEDS`` such runs).
+
+    Each entry: ``seq_len``; ``variants`` (names in the suite's order) and
+    ``cells``, a dict (row variant, column variant) -> Interval for every pair of
+    different variants that both have such runs.
+    """
+    names = [v.name for v in suite.variants]
+    tables = []
+    for seq_len in suite.seq_lens:
+        losses = {name: improvement_losses(runs_of(results, seq_len, name)) for name in names}
+        cells: dict[tuple[str, str], Interval] = {}
+        for a in names:
+            for b in names:
+                if a != b and losses[a] and losses[b]:
+                    cells[(a, b)] = probability_of_improvement(losses[a], losses[b])
+        tables.append({"seq_len": seq_len, "variants": names, "cells": cells})
+    return tables
 
 
 def environment(results: Sequence[RunResult]) -> list[tuple[str, list[tuple[str, int]]]]:

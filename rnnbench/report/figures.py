@@ -34,7 +34,7 @@ from rnnbench.report.analysis import (
     state_names,
 )
 from rnnbench.report.asv_history import AsvPoint
-from rnnbench.report.stats import geometric_over_seeds, mean, over_seeds
+from rnnbench.report.stats import MIN_SEEDS, geometric_over_seeds, mean, over_seeds
 from rnnbench.results import RunResult
 from rnnbench.spec import SuiteSpec
 
@@ -191,8 +191,9 @@ def _limits(core: Sequence[float], edges: Sequence[float], log: bool) -> tuple:
 
 
 def _seed_band(series, log: bool):
-    """(x, mean, lo, hi) over seeds: the arithmetic mean and t-interval, or on
-    a log axis those of the log values, transformed back (a geometric mean)."""
+    """(x, mean, lo, hi) over seeds: the arithmetic mean and its bootstrap
+    interval (``over_seeds``: NaN where fewer than MIN_SEEDS seeds have a value),
+    or on a log axis those of the log values, transformed back (a geometric mean)."""
     if not log:
         x, _, m, lo, hi = over_seeds(series)
         return x, m, lo, hi
@@ -201,11 +202,19 @@ def _seed_band(series, log: bool):
     return x, np.exp(m), np.exp(lo), np.exp(hi)
 
 
+def _has_values(curve: tuple[Sequence, Sequence]) -> bool:
+    """Whether a (steps, values) curve has a finite value to draw."""
+    return any(v is not None and math.isfinite(v) for v in curve[1])
+
+
 def convergence_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure:
     """Test loss and each task metric against step: one row per quantity, one
     panel per sequence length. Per variant the mean over seeds (solid) with a
-    95% t-interval band over the seeds present at each step, the training loss
-    as a dotted mean, the input-blind baseline dashed grey.
+    95% bootstrap-interval band of that mean over the seeds present at each step
+    (where at least MIN_SEEDS are), the training loss as a dotted mean, the
+    input-blind baseline dashed grey. A variant with fewer than MIN_SEEDS runs
+    with a curve at a length gets no band there: each run's curve is drawn as a
+    thin line instead.
 
     A row is drawn on a log axis when its means span more than LOG_SPAN; there
     the mean and interval are those of the log values (a geometric mean). The
@@ -217,7 +226,7 @@ def convergence_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure
     quantities = ["test loss", *metric_names(results)]
     fig, axes = _figure(len(quantities), len(suite.seq_lens), sharey="row")
     _length_titles(axes[0], suite)
-    any_diverged = False
+    any_diverged = any_thin = any_band = False
     done = finished(results)
     for row, quantity in zip(axes, quantities):
         kept = [v for r in done for v in _curve(r, quantity)[1] if v is not None]
@@ -243,14 +252,23 @@ def convergence_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure
             for variant in suite.variants:
                 runs = runs_of(results, seq_len, variant.name)
                 colour = variant_colour(suite, variant.name)
-                x, m, lo, hi = _seed_band([_curve(r, quantity) for r in runs], log)
+                curves = [c for c in (_curve(r, quantity) for r in runs) if _has_values(c)]
+                x, m, lo, hi = _seed_band(curves, log)
                 if len(x):
                     _line(ax, x, m, color=colour, lw=1.8)
+                    core += [v for v in m if np.isfinite(v) and v <= ceiling]
+                if len(curves) < MIN_SEEDS:  # no band: each seed's own curve
+                    for xs, ys in curves:
+                        ys = np.array([np.nan if v is None else v for v in ys], dtype=float)
+                        _line(ax, xs, ys, color=colour, lw=0.7, alpha=0.6)
+                        edges += [v for v in ys if np.isfinite(v) and v <= ceiling]
+                    any_thin |= bool(curves)
+                elif len(x) and np.isfinite(lo).any():
                     if nonnegative:
                         lo = np.maximum(lo, 0.0)
                     ax.fill_between(x, lo, hi, color=colour, alpha=0.15, lw=0)
-                    core += [v for v in m if np.isfinite(v) and v <= ceiling]
                     edges += [v for v in (*lo, *hi) if np.isfinite(v) and v <= ceiling]
+                    any_band = True
                 if quantity == "test loss":
                     x, m, _, _ = _seed_band([_curve(r, "training loss") for r in runs], log)
                     if len(x):
@@ -270,7 +288,14 @@ def convergence_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure
         row[0].set_ylabel(quantity + ("\n(log axis, geometric means)" if log else ""))
     handles = _variant_handles(suite) + [
         Line2D([], [], color="black", lw=1.8, label="held-out set: mean over seeds"),
-        Patch(color="black", alpha=0.15, lw=0, label="95% t-interval of the mean"),
+    ]
+    if any_band:
+        handles.append(Patch(color="black", alpha=0.15, lw=0,
+                             label=f"95% bootstrap interval of the mean (\u2265 {MIN_SEEDS} seeds)"))
+    if any_thin:
+        handles.append(Line2D([], [], color="black", lw=0.7, alpha=0.6,
+                              label=f"one seed (variants with < {MIN_SEEDS} seeds)"))
+    handles += [
         Line2D([], [], color="black", lw=1.0, ls=":", label="training loss: mean over seeds"),
         Line2D([], [], label="input-blind baseline", **BASELINE_STYLE),
     ]

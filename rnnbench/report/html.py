@@ -9,7 +9,7 @@ elsewhere, so it opens from disk without a network.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,10 +17,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from matplotlib.colors import to_hex
 
 from rnnbench.report.findings import check as check_findings
-from rnnbench.report import figures
+from rnnbench.report import figures, tuning_figures
 from rnnbench.report.analysis import (
     RANKING_RULE,
     environment,
+    improvement_tables,
     main_criterion,
     metric_names,
     rank_variants,
@@ -28,10 +29,11 @@ from rnnbench.report.analysis import (
 )
 from rnnbench.report.asv_history import read_asv_results
 from rnnbench.report.export import format_ref
-from rnnbench.report.stats import Interval
+from rnnbench.report.stats import CURVE_RESAMPLES, LEVEL, MIN_SEEDS, Interval
 from rnnbench.results import STATUSES
 from rnnbench.spec import SuiteSpec
 from rnnbench.store import Store
+from rnnbench.tuning import SELECTION_RULE, tuning_cost
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -58,10 +60,13 @@ FIGURES = {
         "convergence.png", "Convergence",
         "Test loss and each task metric on the held-out set against step, one panel per "
         "sequence length. Solid: mean over the seeds that have a finite value at that step; "
-        "band: 95% t-interval of that mean (mean \u00b1 t(0.975, n\u22121) \u00b7 s / \u221an, "
-        "s the sample standard deviation of the n seeds; absent where n = 1). On a log axis "
-        "(a row whose means span more than 1.5 decades) both are computed on the logarithms "
-        "of the values and transformed back: a geometric mean with its interval. Dotted: "
+        f"band: {round(100 * LEVEL)}% bootstrap confidence interval of that mean (BCa, "
+        f"percentile where BCa cannot be computed; {CURVE_RESAMPLES} resamples), drawn only "
+        f"at the steps where at least {MIN_SEEDS} seeds have a value. A variant with fewer "
+        f"than {MIN_SEEDS} seeds at a length has no band: each seed's curve is drawn as a "
+        "thin line instead. On a log axis (a row whose means span more than 1.5 decades) "
+        "the mean and band are computed on the logarithms of the values and transformed "
+        "back: a geometric mean with its interval. Dotted: "
         "training loss, mean over seeds. Dashed grey: the input-blind baseline. The y axis "
         "covers the runs that finished; a run that explodes leaves it at the top, and a "
         "cross marks the last step of a run that diverged (after it the mean is over the "
@@ -112,6 +117,14 @@ FIGURES = {
     ),
 }
 
+# The tuning section's figure: drawn only for a suite with tuning, in that section
+# rather than with FIGURES; its caption is tuning_figures.tuning_caption's.
+TUNING_FIGURE = FigureInfo(
+    "tuning.png", "Sensitivity to the searched value", "",
+    "Final validation metric of each tuning trial against the searched value (the learning "
+    "rate on a log axis), a line per variant, one panel per sequence length, the chosen trial ringed.",
+)
+
 
 def format_number(value: float | int | None, digits: int = 4) -> str:
     """A number to ``digits`` significant digits; a dash for a missing one."""
@@ -119,13 +132,15 @@ def format_number(value: float | int | None, digits: int = 4) -> str:
 
 
 def format_interval(iv: Interval, digits: int = 3) -> str:
-    """``mean ± half-width`` of a t-interval; the mean alone, marked n=1,
-    for a single value; a dash without values."""
+    """``mean [lo, hi]`` of an interval (e.g. "0.3 [0.25, 0.36]"); with fewer
+    than MIN_SEEDS values, which have no interval, the values themselves
+    ("0.12, 0.31 (2 seeds: no interval)"); a dash without values."""
     if iv.mean is None:
         return "\u2013"
-    if iv.half_width is None:
-        return f"{iv.mean:.{digits}g} (n=1)"
-    return f"{iv.mean:.{digits}g} \u00b1 {iv.half_width:.2g}"
+    if iv.lo is None or iv.hi is None:
+        shown = ", ".join(f"{v:.{digits}g}" for v in iv.values) or f"{iv.mean:.{digits}g}"
+        return f"{shown} ({iv.n} seed{'s' if iv.n != 1 else ''}: no interval)"
+    return f"{iv.mean:.{digits}g} [{iv.lo:.{digits}g}, {iv.hi:.{digits}g}]"
 
 
 def format_statuses(row: dict) -> str:
@@ -184,6 +199,8 @@ def build_report(
             "timing": figures.timing_figure(suite, results),
         }
     built["asv"] = figures.asv_figure(read_asv_results(asv_results))
+    selections = store.selections()
+    tuning_shown = _save_tuning_figure(suite, selections, out)
     shown = []
     for key, info in FIGURES.items():
         path = out / info.file
@@ -198,7 +215,10 @@ def build_report(
         results=results,
         rows=rows,
         ranking=rank_variants(suite, rows),
-        verdicts=check_findings(suite, results) if results else [],
+        improvement=improvement_tables(suite, results) if results else [],
+        level=round(100 * LEVEL),
+        min_seeds=MIN_SEEDS,
+        verdicts=check_findings(suite, results, store.trials()) if results else [],
         ranking_rule=RANKING_RULE,
         metrics=metric_names(results),
         criterion=main_criterion(results),
@@ -206,8 +226,35 @@ def build_report(
         problems=[r for r in results if r.status != "ok"],
         environment=environment(results),
         figures=shown,
+        tuning=_tuning_context(suite, selections, results, tuning_shown),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
     )
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def _save_tuning_figure(suite: SuiteSpec, selections, out: Path) -> FigureInfo | None:
+    """Write tuning.png for a suite with stored trials and return its info;
+    otherwise delete a stale one and return None."""
+    path = out / TUNING_FIGURE.file
+    fig = tuning_figures.tuning_figure(suite, selections)
+    if fig is None:
+        path.unlink(missing_ok=True)
+        return None
+    figures.save(fig, path)
+    return replace(TUNING_FIGURE, caption=tuning_figures.tuning_caption(suite))
+
+
+def _tuning_context(suite: SuiteSpec, selections, results, figure: FigureInfo | None) -> dict | None:
+    """What the page's tuning section shows; None for a suite without tuning."""
+    if suite.tuning is None:
+        return None
+    return {
+        "protocol": tuning_figures.protocol(suite),
+        "rule": SELECTION_RULE,
+        "robustness_rule": tuning_figures.ROBUSTNESS_RULE,
+        "chosen": tuning_figures.chosen_rows(selections),
+        "cost": tuning_figures.cost_rows(suite, tuning_cost(selections, results)),
+        "figure": figure,
+    }
