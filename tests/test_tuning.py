@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from rnnbench import tuning
+from rnnbench.report.export import tables
 from rnnbench.results import RunResult
 from rnnbench.runner import run_suite
 from rnnbench.spec import SpecError, parse_suite
@@ -232,6 +233,15 @@ def test_a_sweep_finds_the_learning_rate_that_is_known_to_be_best(data, registry
     # a second sweep trains nothing: trials and evaluation runs are both stored
     again = run_suite(suite, store, registry)
     assert (again.tuning.skipped, again.skipped) == (6, 6) and not again.counts
+    # the export marks the trials and gives each run its own learning rate
+    columns, rows = tables(store.root)["runs"]
+    assert [r["role"] for r in rows] == ["tuning"] * 6 + ["evaluation"] * 6
+    assert [r["trial"] for r in rows[:3]] == [0, 1, 2] and rows[6]["trial"] is None
+    assert [r["learning_rate"] for r in rows[:3]] == [1e-6, 0.1, 1e6]
+    assert {r["learning_rate"] for r in rows[6:]} == {0.1}
+    assert all(r["final_validation_loss"] is not None for r in rows[6:])
+    _, curves = tables(store.root)["curves"]
+    assert {c["role"] for c in curves} == {"tuning", "evaluation"}
 
 
 # --- bad input -------------------------------------------------------------------------------

@@ -15,10 +15,14 @@ e.g. ``accuracy`` or ``max_abs_error``), one per success criterion it declares
 per cell state other than h with a decay profile (``<state>``: ``c`` for the
 LSTM). They come in the order the runs first record them.
 
-``runs``, one row per stored run:
+``runs``, one row per stored run: a tuned suite's tuning runs first, then its
+evaluation runs (the ones the report reads):
 
 - ``suite``: name of the suite.
 - ``key``: the run's key (hash of its RunSpec); its record is ``runs/<key>.json``.
+- ``role``: ``evaluation``, or ``tuning`` for a run of a tuning trial.
+- ``trial``: the trial's place in its (variant, length)'s search order; missing
+  for an evaluation run.
 - ``variant``: name of the variant.
 - ``cell``: recurrent cell.
 - ``activation``: non-linearity of the cell.
@@ -30,7 +34,7 @@ LSTM). They come in the order the runs first record them.
 - ``seed``: random seed of the run.
 - ``task``: task, as ``name(param=value, ...)``.
 - ``optimizer``: optimiser, as ``name(param=value, ...)``.
-- ``learning_rate``: learning rate.
+- ``learning_rate``: the run's learning rate (the variant's own, or the suite's).
 - ``steps``: number of parameter updates asked for.
 - ``batch_size``: training sequences per update.
 - ``dtype``: floating-point type of the computation.
@@ -40,6 +44,8 @@ LSTM). They come in the order the runs first record them.
 - ``steps_done``: parameter updates actually made.
 - ``final_train_loss``: mean training loss of the last logged interval.
 - ``final_test_loss``: loss on the held-out test set at the last logged step.
+- ``final_validation_loss``: loss on the validation set at the last logged step
+  (what tuning selects on).
 - ``final_<metric>``: the metric on the held-out test set at the last logged step.
 - ``baseline``: held-out loss of the best input-blind predictor.
 - ``baseline_<metric>``: the metric of the same predictor.
@@ -60,11 +66,12 @@ LSTM). They come in the order the runs first record them.
 
 ``curves``, one row per run and logged step:
 
-- ``suite``, ``key``, ``variant``, ``seq_len``, ``seed``: as in ``runs``.
+- ``suite``, ``key``, ``role``, ``variant``, ``seq_len``, ``seed``: as in ``runs``.
 - ``step``: parameter updates made so far (0 is the initial network).
 - ``train_loss``: mean training-batch loss of the updates since the previous
   logged step (missing at step 0).
 - ``test_loss``: loss on the held-out test set after ``step`` updates.
+- ``validation_loss``: loss on the validation set after ``step`` updates.
 - ``metric_<metric>``: the metric on the held-out test set after ``step`` updates.
 - ``grad_norm``: mean global gradient norm over the updates since the previous
   logged step, before the remedies (missing at step 0).
@@ -96,12 +103,15 @@ from rnnbench.spec import PluginRef
 from rnnbench.store import Store
 
 RUN_COLUMNS_START = [
-    "suite", "key", "variant", "cell", "activation", "init", "remedies", "hidden_size",
+    "suite", "key", "role", "trial", "variant", "cell", "activation", "init", "remedies", "hidden_size",
     "seq_len", "seed", "task", "optimizer", "learning_rate", "steps", "batch_size", "dtype",
     "flush_to_zero", "status", "message", "steps_done", "final_train_loss", "final_test_loss",
+    "final_validation_loss",
 ]  # fmt: skip
 RUN_COLUMNS_END = ["wall_time_s", "seconds_per_step"]
-CURVE_COLUMNS_START = ["suite", "key", "variant", "seq_len", "seed", "step", "train_loss", "test_loss"]
+CURVE_COLUMNS_START = [
+    "suite", "key", "role", "variant", "seq_len", "seed", "step", "train_loss", "test_loss", "validation_loss",
+]
 CURVE_COLUMNS_END = ["grad_norm", "grad_norm_after", "recurrent_norm", "spectral_radius"]
 
 
@@ -141,6 +151,10 @@ def _clean(value):
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
+def _role(r: RunResult) -> str:
+    return "tuning" if r.spec.trial is not None else "evaluation"
+
+
 def run_row(suite_name: str, r: RunResult, columns: Sequence[str]) -> dict:
     """The runs-table row of one run, with exactly ``columns`` as keys."""
     v, train = r.spec.variant, r.spec.train
@@ -148,6 +162,8 @@ def run_row(suite_name: str, r: RunResult, columns: Sequence[str]) -> dict:
     row = {
         "suite": suite_name,
         "key": r.key,
+        "role": _role(r),
+        "trial": r.spec.trial.index if r.spec.trial else None,
         "variant": v.name,
         "cell": v.cell,
         "activation": v.activation,
@@ -158,7 +174,7 @@ def run_row(suite_name: str, r: RunResult, columns: Sequence[str]) -> dict:
         "seed": r.spec.seed,
         "task": format_ref(r.spec.task),
         "optimizer": format_ref(train.optimizer),
-        "learning_rate": train.learning_rate,
+        "learning_rate": v.learning_rate or train.learning_rate,
         "steps": train.steps,
         "batch_size": train.batch_size,
         "dtype": train.dtype,
@@ -168,6 +184,7 @@ def run_row(suite_name: str, r: RunResult, columns: Sequence[str]) -> dict:
         "steps_done": r.steps_done,
         "final_train_loss": r.final_train_loss,
         "final_test_loss": r.final_test_loss,
+        "final_validation_loss": r.final_validation_loss,
         "baseline": r.baseline,
         "steps_to_solve": r.steps_to_solve,
         "k_hat_init": k_hat(init),
@@ -208,12 +225,14 @@ def curve_rows(suite_name: str, r: RunResult, columns: Sequence[str]) -> list[di
         row = {
             "suite": suite_name,
             "key": r.key,
+            "role": _role(r),
             "variant": r.spec.variant.name,
             "seq_len": r.spec.seq_len,
             "seed": r.spec.seed,
             "step": c.step[i],
             "train_loss": at(c.train_loss, i),
             "test_loss": at(c.test_loss, i),
+            "validation_loss": at(c.validation_loss, i),
             "grad_norm": at(c.grad_norm, i),
             "grad_norm_after": at(c.grad_norm_after, i),
             "recurrent_norm": at(c.recurrent_norm, i),
@@ -231,7 +250,7 @@ def tables(results_dir: str | Path) -> dict[str, tuple[list[str], list[dict]]]:
     {"runs": (columns, rows), "curves": (columns, rows)}."""
     store = Store(results_dir)
     suite = store.load_suite()
-    results = store.results()
+    results = store.trials() + store.results()
     runs, curves = run_columns(results), curve_columns(results)
     return {
         "runs": (runs, [run_row(suite.name, r, runs) for r in results]),
