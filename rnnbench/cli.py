@@ -20,6 +20,8 @@ from rnnbench import __version__, builtin_suites
 from rnnbench.report.findings import check as check_findings
 from rnnbench.plugins import KINDS, Registry, load_registry
 from rnnbench.report import build_report, export_results
+from rnnbench.report.analysis import summarise
+from rnnbench.report.html import format_statuses
 from rnnbench.results import STATUSES, RunResult
 from rnnbench.executors import ExecutorUnavailable, check_available, resolve
 from rnnbench.runner import FAILED, Progress, run_suite
@@ -228,6 +230,7 @@ def run(
     results = store.results()
     if spec.tuning is not None:
         _echo_tuning(spec, store)
+    _echo_verdict_table(spec, results)
     for verdict in check_findings(spec, results, store.trials()):
         click.echo(f"finding, T={verdict.seq_len}: {verdict.headline}: {verdict.finding.claim} "
                    f"({verdict.detail})")
@@ -238,6 +241,29 @@ def run(
     click.echo(f"report: {index}")
     if failed:
         sys.exit(1)
+
+
+def _echo_verdict_table(spec: SuiteSpec, results: list[RunResult]) -> None:
+    """One line per (length, variant) of the evaluation runs: solved, the final
+    test loss over the baseline with its interval, k-hat at initialisation."""
+    rows = summarise(spec, results)
+    if not rows:
+        return
+    width = max(len("variant"), *(len(r["variant"]) for r in rows))
+    click.echo(f"{'T':>5}  {'variant':<{width}}  {'runs':<22}  {'solved':<7}  "
+               f"{'test loss / baseline [95% CI]':<30}  k-hat init")
+    for row in rows:
+        base, loss = row["baseline"], row["final_test_loss"]
+        if loss.mean is None or not base:
+            ratio = "-"
+        elif loss.lo is None:
+            ratio = ", ".join(f"{v / base:.3g}" for v in loss.values) + " (no interval)"
+        else:
+            ratio = f"{loss.mean / base:.3g} [{loss.lo / base:.3g}, {loss.hi / base:.3g}]"
+        solved = f"{row['solved']}/{row['trained']}" if row["criterion"] else "-"
+        k = "-" if row["k_hat_init"] is None else f"{row['k_hat_init']:.3f}"
+        click.echo(f"{row['seq_len']:>5}  {row['variant']:<{width}}  {format_statuses(row):<22}  "
+                   f"{solved:<7}  {ratio:<30}  {k}")
 
 
 def _echo_phase(label: str, summary, what: str) -> None:

@@ -351,6 +351,12 @@ def test_kill_9_in_the_middle_of_tuning_then_restart_selects_the_same(tmp_path, 
     assert restarted.returncode == 0, restarted.stderr
     assert f"tuning: ran {6 - len(killed)} of 6 trial runs" in restarted.stdout
     assert "evaluation: ran 4 of 4 runs" in restarted.stdout
+    # the verdict, before the report's path: a line per (length, variant) of the evaluation runs
+    lines = restarted.stdout.splitlines()
+    header = next(i for i, l in enumerate(lines) if "test loss / baseline" in l)
+    assert lines[header + 1].split()[:3] == ["20", "tanh", "2"] and "2 ok" in lines[header + 1]
+    assert lines[header + 2].split()[:2] == ["20", "clipped"]
+    assert lines[-1].startswith("report: ") and header < len(lines) - 1
     after = {p.name: p.read_bytes() for p in runs_dir.glob("*.json")}
     assert {k: after[k] for k in killed} == killed  # the stored trials untouched
 
