@@ -427,7 +427,7 @@ class SuiteSpec(_Strict):
                 "train": train,
                 "findings": findings,
                 "fast": None,
-                "tuning": fast.tuning or self.tuning,
+                "tuning": self._fast_tuning(),
             }
         )
         if quick.tuning is not None:  # the fast protocol must fit the fast suite
@@ -438,6 +438,16 @@ class SuiteSpec(_Strict):
                 raise ValueError(f"fast: tuning seed {min(overlap)} is also an evaluation seed")
             check_tuning(quick)
         return quick
+
+    def _fast_tuning(self) -> TuningSpec | None:
+        """The fast version's protocol: its own, with the direction of the suite's
+        metric (filled in from the task's declaration) when it selects on the same one."""
+        fast = self.fast.tuning
+        if fast is None:
+            return self.tuning
+        if fast.goal is None and self.tuning is not None and fast.metric == self.tuning.metric:
+            return fast.model_copy(update={"goal": self.tuning.goal})
+        return fast
 
     @field_validator("variants")
     @classmethod

@@ -45,7 +45,7 @@ SELECTION_RULE = (
 # --- the search space ------------------------------------------------------------------
 
 
-def applies(dim: SearchDim, variant: VariantSpec, train: TrainSpec) -> bool:
+def applies(dim: SearchDim, variant: VariantSpec) -> bool:
     """Whether ``dim`` is a setting of this variant (a cell or remedy parameter
     applies only to the variants whose cell or remedies have it)."""
     kind, *rest = dim.name.split(".")
@@ -63,7 +63,7 @@ def space(suite: SuiteSpec, variant: VariantSpec) -> list[SearchDim]:
     own = {d.name: d for d in variant.search}
     dims = [own.pop(d.name, d) for d in suite.tuning.search]
     dims += list(own.values())
-    return [d for d in dims if applies(d, variant, suite.train)]
+    return [d for d in dims if applies(d, variant)]
 
 
 def _all_names(suite: SuiteSpec) -> list[str]:
@@ -200,11 +200,11 @@ def check_tuning(suite: SuiteSpec, registry=None) -> None:
     plugin refuses. Without a registry, only what the suite file itself shows."""
     tuning = suite.tuning
     for i, dim in enumerate(tuning.search):
-        if not any(applies(dim, v, suite.train) for v in suite.variants):
+        if not any(applies(dim, v) for v in suite.variants):
             raise ValueError(f"tuning.search[{i}]: no variant has '{dim.name}'")
     for i, variant in enumerate(suite.variants):
         for j, dim in enumerate(variant.search):
-            if not applies(dim, variant, suite.train):
+            if not applies(dim, variant):
                 raise ValueError(f"variants[{i}].search[{j}]: variant '{variant.name}' has no '{dim.name}'")
     if registry is not None:
         _check_names(suite, registry)
