@@ -287,6 +287,8 @@ def _echo_tuning(spec: SuiteSpec, store: Store) -> None:
             continue
         values = ", ".join(f"{k} = {v:.3g}" for k, v in sel.chosen.values.items())
         note = " (every trial diverged or failed)" if sel.all_diverged else ""
+        if sel.edges():
+            note = f" (at the {' and '.join(sel.edges())} end of the range searched)"
         click.echo(f"  T={sel.seq_len} {sel.variant}: {values}; {sel.metric.replace('_', ' ')} "
                    f"{sel.chosen.score:.4g}{note}")
     if cost.ratio is not None:

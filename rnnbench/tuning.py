@@ -309,6 +309,19 @@ class Selection:
     def all_diverged(self) -> bool:
         return bool(self.trials) and all(t.diverged + t.failed for t in self.trials)
 
+    def edges(self) -> list[str]:
+        """Where the chosen trial sits at the end of a searched dimension (of at
+        least three values): e.g. ["low learning_rate"]. A choice at the edge says
+        the best value may lie outside the range searched."""
+        if self.chosen is None or self.all_diverged:
+            return []
+        found = []
+        for name, value in self.chosen.values.items():
+            tried = sorted({t.values[name] for t in self.trials})
+            if len(tried) >= 3 and value in (tried[0], tried[-1]):
+                found.append(f"{'low' if value == tried[0] else 'high'} {name}")
+        return found
+
 
 def goal(suite: SuiteSpec) -> str:
     """Which way the selection metric is better: "min" or "max" (a suite

@@ -174,6 +174,9 @@ def test_selection_takes_the_best_validation_mean_and_the_first_of_ties(data, re
     assert chosen["lstm"].chosen.values == {"learning_rate": 0.001}  # the tie with 0.1 goes first
     assert chosen["lstm"].trials[1].score == math.inf and chosen["lstm"].trials[1].diverged == 1
     assert chosen["clipped"].chosen.values == {"learning_rate": 0.001} and chosen["clipped"].all_diverged
+    # lr 0.01 is inside the grid; 0.001 is its low end, which the report points out
+    assert chosen["tanh"].edges() == [] and chosen["lstm"].edges() == ["low learning_rate"]
+    assert chosen["clipped"].edges() == []  # nothing was chosen on merit
     # the evaluation runs are the chosen configurations on the evaluation seeds
     evaluation = tuning.evaluation_runs(suite, tuning.select(suite, results))
     assert [(r.variant.name, r.variant.learning_rate, r.seed) for r in evaluation] == [

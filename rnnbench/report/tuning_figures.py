@@ -398,6 +398,9 @@ def chosen_rows(selections: Sequence[Selection]) -> list[ChosenRow]:
             note = f"not selected yet: {stored} of {len(s.trials)} trials stored"
         elif s.all_diverged:
             note = "failed at every value tried: the first trial in the search order is evaluated"
+        elif s.edges():
+            note = (f"chosen at the {' and '.join(s.edges())} end of the range searched: the best "
+                    "value may lie outside it")
         score = s.chosen.score if s.chosen is not None else None
         rows.append(ChosenRow(
             seq_len=s.seq_len,
