@@ -116,11 +116,11 @@ def test_init_writes_the_default_suite_which_validates(tmp_path):
     assert done.returncode == 0
     data = tomllib.loads((tmp_path / "mine.toml").read_text())
     assert data["name"] == "default" and data["task"]["name"] == "adding"
-    assert len(data["variants"]) == 2 and len(data["seeds"]) == 3
-    assert data["tuning"]["budget"] == 4 and len(data["tuning"]["seeds"]) == 2
+    assert len(data["variants"]) == 3 and len(data["seeds"]) == 3
+    assert data["tuning"]["budget"] == 4 and len(data["tuning"]["seeds"]) == 1
     assert "#" in (tmp_path / "mine.toml").read_text()  # it is the commented file
     valid = rnnbench("validate", "mine.toml", cwd=tmp_path)
-    assert valid.returncode == 0 and "= 6 runs, after 16 tuning runs" in valid.stdout
+    assert valid.returncode == 0 and "= 9 runs, after 12 tuning runs" in valid.stdout
     refused = rnnbench("init", "mine.toml", cwd=tmp_path)
     assert refused.returncode == 2 and "--force" in refused.stderr
 

@@ -15,6 +15,7 @@ import pytest
 
 from rnnbench import tuning
 from rnnbench.report.export import tables
+from rnnbench.report.findings import check
 from rnnbench.results import RunResult
 from rnnbench.runner import run_suite
 from rnnbench.spec import SpecError, parse_suite
@@ -369,3 +370,61 @@ def test_kill_9_in_the_middle_of_tuning_then_restart_selects_the_same(tmp_path, 
     run_suite(suite, fresh, registry)
     assert [s.chosen.values for s in fresh.selections()] == [s.chosen.values for s in store.selections()]
     assert [r.curves for r in fresh.results()] == [r.curves for r in store.results()]
+
+
+# --- findings over the budget ------------------------------------------------------------------
+
+
+def test_a_claim_of_failure_must_hold_at_every_trial_of_the_budget(data, registry):
+    data["variants"] = data["variants"][:2]
+    data["tuning"]["search"] = [{"name": "learning_rate", "values": [0.001, 0.01, 0.1, 1.0]}]
+    data["findings"] = [
+        {"claim": "tanh fails", "variant": "tanh", "measure": "loss_over_baseline", "above": 0.9,
+         "every_trial": True},
+        {"claim": "clipping diverges less", "variant": "clipped", "measure": "trials_diverged_fraction",
+         "below": "tanh"},
+    ]
+    suite = suite_of(data, registry)
+
+    def result(run, loss, status="ok"):
+        return RunResult(key=run.key(), spec=run, status=status, final_test_loss=loss, baseline=0.2,
+                         final_validation_loss=loss)
+
+    def trials_with(tanh_loss_at):
+        out = []
+        for r in tuning.trial_runs(suite):
+            lr = r.variant.learning_rate
+            if r.variant.name == "clipped":
+                out.append(result(r, 0.05))
+            elif lr == 1.0:
+                out.append(result(r, None, "diverged"))
+            else:
+                out.append(result(r, tanh_loss_at(lr)))
+        return out
+
+    def verdicts(trials):
+        evaluation = [result(r, 0.195 + 0.001 * r.seed) for r in
+                      tuning.evaluation_runs(suite, tuning.select(suite, trials))]
+        return check(suite, evaluation, trials)
+
+    # at every trial the tanh RNN ends above 0.9 of the baseline: the claim is made
+    held, fewer = verdicts(trials_with(lambda lr: 0.19))
+    assert held.held is True and held.outcome == "reproduced"
+    assert "at each of the 4 trials of its tuning budget" in held.detail
+    # 2 of the tanh's 8 trial runs diverged (lr 1 on both tuning seeds), none of the clipped
+    assert (fewer.value, fewer.reference) == (0.0, 0.25) and fewer.held is True
+    # one learning rate at which it learned: the failure is not claimed
+    broken, _ = verdicts(trials_with(lambda lr: 0.05 if lr == 0.01 else 0.19))
+    assert broken.held is False and broken.outcome == "not shown"
+    assert "at learning_rate = 0.01, loss_over_baseline = 0.25" in broken.detail
+
+
+def test_every_trial_and_trial_measures_need_a_protocol(data, registry):
+    del data["tuning"]
+    data["findings"] = [{"claim": "x", "variant": "tanh", "measure": "trials_diverged_fraction", "above": 0}]
+    with pytest.raises(SpecError, match=r"findings\[0\]: trials_diverged_fraction needs a \[tuning\] protocol"):
+        suite_of(data, registry)
+    data["findings"] = [{"claim": "x", "variant": "tanh", "measure": "success_rate", "below": 0.5,
+                         "every_trial": True}]
+    with pytest.raises(SpecError, match=r"findings\[0\]: every_trial needs a \[tuning\] protocol"):
+        suite_of(data, registry)

@@ -292,6 +292,9 @@ def check(
                     if broken is not None:
                         held, outcome = False, "not shown"
                         detail += f"; but {broken}: not shown"
+                    else:
+                        count = len({r.spec.trial.index for r in runs_of(trials, seq_len, finding.variant)})
+                        detail += f"; and at each of the {count} trials of its tuning budget"
             verdicts.append(
                 Verdict(finding, seq_len, held, value, reference, detail, outcome, confidence)
             )
