@@ -336,17 +336,27 @@ class FindingSpec(_Strict):
         return self
 
 
-class FastSpec(_Strict):
-    """Overrides that make a quick version of a suite (``rnnbench run NAME --fast``),
-    small enough for the test suite to check the direction of its findings."""
+SCALES = ("fast", "paper")
+
+
+class ScaleSpec(_Strict):
+    """Overrides that make another size of a suite: ``[fast]``, a quick version
+    small enough for the test suite to check the direction of its findings
+    (``rnnbench run NAME --fast``), and ``[paper]``, the papers' lengths and
+    training budgets, hours of CPU meant for a cluster (``--scale paper``)."""
 
     seq_lens: list[PositiveInt] | None = None
     seeds: list[NonNegativeInt] | None = None
     steps: PositiveInt | None = None
+    batch_size: PositiveInt | None = None
     log_every: PositiveInt | None = None
     test_size: PositiveInt | None = None
     validation_size: PositiveInt | None = None
-    tuning: TuningSpec | None = Field(None, description="A smaller tuning protocol, replacing the suite's.")
+    hidden_size: PositiveInt | None = Field(None, description="Every variant's hidden size.")
+    tuning: TuningSpec | None = Field(None, description="Another tuning protocol, replacing the suite's.")
+
+
+FastSpec = ScaleSpec  # the name of the [fast] table's model before [paper] joined it
 
 
 class SuiteSpec(_Strict):
@@ -366,7 +376,10 @@ class SuiteSpec(_Strict):
     findings: list[FindingSpec] = Field(
         default_factory=list, description="Known results the suite should reproduce."
     )
-    fast: FastSpec | None = Field(None, description="A quick version of the suite.")
+    fast: ScaleSpec | None = Field(None, description="A quick version of the suite.")
+    paper: ScaleSpec | None = Field(
+        None, description="The suite at its papers' lengths and training budgets (--scale paper)."
+    )
     tuning: TuningSpec | None = Field(
         None, description="The tuning protocol; without it every variant trains with its settings as written."
     )
@@ -411,43 +424,55 @@ class SuiteSpec(_Strict):
 
     def fast_version(self) -> SuiteSpec:
         """The suite with its ``fast`` overrides applied, named ``<name>-fast``."""
-        if self.fast is None:
-            raise ValueError(f"suite '{self.name}' has no fast version")
-        fast = self.fast
-        train = self.train.model_copy(
-            update={k: getattr(fast, k) for k in ("steps", "log_every", "test_size", "validation_size") if getattr(fast, k)}
-        )
-        seq_lens = fast.seq_lens or self.seq_lens
-        findings = [f for f in self.findings if f.seq_len is None or f.seq_len in seq_lens]
-        quick = self.model_copy(
+        return self.scaled("fast")
+
+    def scaled(self, scale: str) -> SuiteSpec:
+        """The suite with the overrides of its ``[fast]`` or ``[paper]`` table
+        applied, named ``<name>-<scale>``. Findings at a length the scaled suite
+        does not run are left out. ValueError if the suite has no such table."""
+        over = getattr(self, scale) if scale in SCALES else None
+        if over is None:
+            raise ValueError(f"suite '{self.name}' has no {scale} version")
+        train = self.train.model_copy(update={
+            k: getattr(over, k)
+            for k in ("steps", "batch_size", "log_every", "test_size", "validation_size")
+            if getattr(over, k)
+        })
+        seq_lens = over.seq_lens or self.seq_lens
+        variants = self.variants
+        if over.hidden_size:
+            variants = [v.model_copy(update={"hidden_size": over.hidden_size}) for v in variants]
+        sized = self.model_copy(
             update={
-                "name": f"{self.name}-fast",
+                "name": f"{self.name}-{scale}",
                 "seq_lens": seq_lens,
-                "seeds": fast.seeds or self.seeds,
+                "seeds": over.seeds or self.seeds,
                 "train": train,
-                "findings": findings,
+                "variants": variants,
+                "findings": [f for f in self.findings if f.seq_len is None or f.seq_len in seq_lens],
                 "fast": None,
-                "tuning": self._fast_tuning(),
+                "paper": None,
+                "tuning": self._scaled_tuning(over.tuning),
             }
         )
-        if quick.tuning is not None:  # the fast protocol must fit the fast suite
+        if sized.tuning is not None:  # the scaled protocol must fit the scaled suite
             from rnnbench.tuning import check_tuning
 
-            overlap = set(quick.tuning.seeds) & set(quick.seeds)
+            overlap = set(sized.tuning.seeds) & set(sized.seeds)
             if overlap:
-                raise ValueError(f"fast: tuning seed {min(overlap)} is also an evaluation seed")
-            check_tuning(quick)
-        return quick
+                raise ValueError(f"{scale}: tuning seed {min(overlap)} is also an evaluation seed")
+            check_tuning(sized)
+        return sized
 
-    def _fast_tuning(self) -> TuningSpec | None:
-        """The fast version's protocol: its own, with the direction of the suite's
-        metric (filled in from the task's declaration) when it selects on the same one."""
-        fast = self.fast.tuning
-        if fast is None:
+    def _scaled_tuning(self, own: TuningSpec | None) -> TuningSpec | None:
+        """A scaled version's protocol: its own, with the direction of the suite's
+        metric (filled in from the task's declaration) when it selects on the same
+        one; else the suite's."""
+        if own is None:
             return self.tuning
-        if fast.goal is None and self.tuning is not None and fast.metric == self.tuning.metric:
-            return fast.model_copy(update={"goal": self.tuning.goal})
-        return fast
+        if own.goal is None and self.tuning is not None and own.metric == self.tuning.metric:
+            return own.model_copy(update={"goal": self.tuning.goal})
+        return own
 
     @field_validator("variants")
     @classmethod

@@ -178,3 +178,30 @@ def test_undecided_without_values(small_suite_data):
     suite = parse_suite(small_suite_data, REGISTRY)
     (verdict,) = check(suite, [])
     assert (verdict.held, verdict.outcome, verdict.confidence) == (None, "undecided", None)
+
+
+@pytest.mark.parametrize("name", builtin_suites.names())
+def test_the_papers_size_validates_and_expands_to_the_runs_it_says(name):
+    from rnnbench import tuning
+
+    suite = builtin(name)
+    assert suite.paper is not None, name
+    paper = suite.scaled("paper")
+    assert paper.name == f"{name}-paper" and paper.paper is None and paper.fast is None
+    assert max(paper.seq_lens) > max(suite.seq_lens) and max(paper.seq_lens) >= 200  # the papers' lengths
+    assert all(v.hidden_size == suite.paper.hidden_size for v in paper.variants)
+    trials, evaluations = tuning.planned_runs(paper)
+    cells = len(paper.seq_lens) * len(paper.variants)
+    assert evaluations == cells * len(paper.seeds)
+    assert trials == cells * paper.tuning.budget * len(paper.tuning.seeds)
+    runs = tuning.trial_runs(paper)
+    assert len(runs) == trials and len({r.key() for r in runs}) == trials
+    assert {r.seq_len for r in runs} == set(paper.seq_lens)
+    assert {r.train.steps for r in runs} == {suite.paper.steps or suite.train.steps}
+    # findings at a length the papers' size does not run are left out, the others kept
+    assert [f for f in suite.findings if f.seq_len is None or f.seq_len in paper.seq_lens] == paper.findings
+
+
+def test_a_suite_without_a_scale_says_so(small_suite_data):
+    with pytest.raises(ValueError, match="suite 'small' has no paper version"):
+        parse_suite(small_suite_data, REGISTRY).scaled("paper")
