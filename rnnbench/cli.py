@@ -1,9 +1,12 @@
 """The ``rnnbench`` command.
 
 Exit codes: 0 success; 1 some run is stored with status error (its traceback
-is stored) or timeout; 2 bad input (suite file, plugin name, paths, executor
-options, a results directory another sweep of the suite is using), one line
-per problem.
+is stored) or timeout (for ``check``: it found damaged or foreign
+records); 2 bad input (suite file, plugin name, paths, executor
+options, a results directory another sweep of the suite is using, or one whose
+suite.json cannot be read or is another suite's), one line per problem. A
+damaged record is not bad input: it is named in a ``warning:`` line, moved
+aside and treated as missing.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ from rnnbench.plugins import KINDS, Registry, load_registry
 from rnnbench.report import build_report, export_results
 from rnnbench.report.analysis import summarise
 from rnnbench.report.html import format_statuses
-from rnnbench.results import STATUSES, RunResult
+from rnnbench.results import RECORD_FORMAT, STATUSES, RunResult
 from rnnbench.executors import ExecutorUnavailable, check_available, resolve
 from rnnbench.runner import FAILED, Progress, run_suite
 from rnnbench.tuning import planned_runs, tuning_cost
 from rnnbench.spec import RunSpec, SpecError, SuiteSpec, json_schema, load_suite
-from rnnbench.store import Store, StoreBusy, StoreError, find_result_dirs
+from rnnbench.store import DAMAGED_DIR, Audit, Store, StoreError, find_result_dirs
 
 
 
@@ -42,6 +45,20 @@ class InputError(click.ClickException):
     def show(self, file=None) -> None:
         for line in self.message.splitlines():
             click.echo(f"error: {line}", err=True)
+
+
+def _warn(line: str) -> None:
+    """A problem that does not stop the verb, as one ``warning:`` line on standard error."""
+    click.echo(f"warning: {line}", err=True)
+
+
+def _echo_left_out(store: Store, what: str) -> None:
+    """Say how many runs ``what`` (the report, the export) left out because
+    their records cannot be read (each was named as it was met)."""
+    n = len(store.unread([*store.trials(), *store.results()]))
+    if n:
+        _warn(f"{store.root}: {what} leaves out {n} run{'s' if n != 1 else ''} whose record cannot be "
+              "read (named above)")
 
 
 def _registry(plugins: tuple[str, ...]) -> Registry:
@@ -196,9 +213,12 @@ def run(
 
     SUITE is a suite file or the name of a built-in suite (default: `default`).
     Runs already stored under --out are skipped, so an interrupted sweep
-    resumes where it stopped. The command line overrides the suite's
-    [execution] settings. The last line printed is the report's path; the exit
-    code is 1 if any run of the suite is stored with status error or timeout.
+    resumes where it stopped; a stored record that cannot be read is named,
+    moved to results/<suite>/damaged/ and trained again. The command line
+    overrides the suite's [execution] settings. The last line printed is the
+    report's path; the exit code is 1 if any run of the suite is stored with
+    status error or timeout, 2 if the results directory holds another suite or
+    its suite.json cannot be read.
     """
     if rerun and retry_failed:
         raise InputError("--rerun and --retry-failed: choose one (--rerun runs everything again)")
@@ -214,20 +234,24 @@ def run(
         check_available(execution)
     except (ExecutorUnavailable, ValueError) as exc:
         raise InputError(str(exc).splitlines()[0]) from None
-    store = Store.for_suite(out / "results", spec)
+    store = Store.for_suite(out / "results", spec, warn=_warn)
     try:
         summary = run_suite(
             spec, store, registry, progress=_BarProgress(quiet), rerun=rerun,
             retry_failed=retry_failed, execution=execution, plugins=plugins,
         )
-    except StoreBusy as exc:
+    except StoreError as exc:
         raise InputError(str(exc)) from None
     if summary.tuning is not None:
         _echo_phase(f"{spec.name}: tuning", summary.tuning, "trial runs")
     _echo_phase(f"{spec.name}: evaluation" if summary.tuning else spec.name, summary, "runs")
     click.echo(f"results: {store.root}")
-    index = build_report(store.root, out / "reports")
+    try:
+        index = build_report(store, out / "reports")
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
     results = store.results()
+    _echo_left_out(store, "the report")
     if spec.tuning is not None:
         _echo_tuning(spec, store)
     _echo_verdict_table(spec, results)
@@ -340,12 +364,20 @@ def report(results_dir: Path, out: Path) -> None:
     """Rebuild the report from stored results, without training.
 
     RESULTS_DIR is one suite's results (results/<suite>) or a directory of them.
+    A record that cannot be read is named, moved to results/<suite>/damaged/
+    and left out, and the page says so. Exit code 2 for a suite whose
+    suite.json cannot be read (the other suites are still reported).
     """
+    errors = []
     for directory in _result_dirs(results_dir):
+        store = Store(directory, warn=_warn)
         try:
-            click.echo(f"report: {build_report(directory, out / 'reports')}")
+            click.echo(f"report: {build_report(store, out / 'reports')}")
+            _echo_left_out(store, "the report")
         except StoreError as exc:
-            raise InputError(str(exc)) from None
+            errors.append(str(exc))
+    if errors:
+        raise InputError("\n".join(errors))
 
 
 @main.command()
@@ -357,14 +389,96 @@ def report(results_dir: Path, out: Path) -> None:
 def export(results_dir: Path, out: Path | None) -> None:
     """Write stored results as CSV and JSON: runs.csv/runs.json (a row per run)
     and curves.csv/curves.json (a row per run and logged step). The columns are
-    documented in the README."""
+    documented in the README. A record that cannot be read is named, moved to
+    results/<suite>/damaged/ and left out. Exit code 2 for a suite whose
+    suite.json cannot be read (the other suites are still exported)."""
+    errors = []
     for directory in _result_dirs(results_dir):
         target = directory if out is None else out / directory.name
+        store = Store(directory, warn=_warn)
         try:
-            for path in export_results(directory, target):
+            for path in export_results(store, target):
                 click.echo(str(path))
+            _echo_left_out(store, "the export")
         except StoreError as exc:
-            raise InputError(str(exc)) from None
+            errors.append(str(exc))
+        except OSError as exc:
+            errors.append(f"{target}: cannot write the tables ({exc.strerror or exc})")
+    if errors:
+        raise InputError("\n".join(errors))
+
+
+@main.command()
+@click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--move-damaged", is_flag=True,
+    help="Move the damaged records (and a damaged suite.json) into RESULTS_DIR/damaged/, bytes intact.",
+)
+def check(results_dir: Path, move_damaged: bool) -> None:
+    """Read every stored record and report those that cannot be read (damaged)
+    and those the stored suite does not plan (foreign). Changes nothing unless
+    --move-damaged.
+
+    RESULTS_DIR is one suite's results (results/<suite>) or a directory of
+    them. Exit code 0: nothing to report; 1: a damaged or foreign record, or
+    one with fields this version does not know; 2:
+    RESULTS_DIR holds no stored suite, or cannot be listed.
+    """
+    errors, found = [], 0
+    for directory in _result_dirs(results_dir):
+        store = Store(directory, set_aside=move_damaged)
+        try:
+            audit = store.audit()
+        except StoreError as exc:
+            errors.append(str(exc))
+            continue
+        found += _echo_audit(store, audit)
+    if errors:
+        raise InputError("\n".join(errors))
+    if found:
+        sys.exit(1)
+
+
+def _describe(result: RunResult) -> str:
+    """A run in a few words: variant, length, seed, and its trial if it has one."""
+    spec = result.spec
+    trial = f" trial {spec.trial.index}" if spec.trial is not None else ""
+    return f"{spec.variant.name} T={spec.seq_len} seed={spec.seed}{trial}"
+
+
+def _echo_audit(store: Store, audit: Audit) -> int:
+    """Print what ``rnnbench check`` found in one results directory, a line per
+    problem (one for unknown fields); return how many problems it printed."""
+    root = store.root
+    if audit.suite is None:
+        head = "suite.json cannot be read, so which records are foreign is not known"
+    else:
+        stored = len(audit.planned & audit.records.keys())
+        head = f"suite '{audit.suite.name}': {stored} of {len(audit.planned)} planned runs stored"
+    earlier = store.set_aside_count() - sum(d.moved_to is not None for d in audit.damaged)
+    if earlier > 0:
+        head += f"; {earlier} file(s) set aside earlier in {root / DAMAGED_DIR}"
+    click.echo(f"{root}: {len(audit.records) + sum(d.path.parent == store.runs_dir for d in audit.damaged)} "
+               f"records; {head}")
+    lines = []
+    for damage in audit.damaged:
+        hint = "" if damage.moved_to is not None or damage.kept else "; --move-damaged moves it aside"
+        lines.append(f"damaged: {damage}{hint}")
+    for result in audit.foreign:
+        lines.append(f"foreign: {store.runs_dir / (result.key + '.json')}: {_describe(result)}: "
+                     "not a run of the stored suite")
+    if store.unknown:
+        names = sorted({name for record in store.unknown.values() for name in record.unknown})
+        formats = sorted({record.format_version for record in store.unknown.values()})
+        lines.append(
+            f"unknown fields: {root}: {len(store.unknown)} record(s) of format "
+            f"{', '.join(map(str, formats))} have fields this rnnbench (format {RECORD_FORMAT}) does not know "
+            f"({', '.join(names)}); they are read without them"
+        )
+    for line in lines:
+        click.echo(line)
+    click.echo(f"{root}: {len(lines)} problem{'s' if len(lines) != 1 else ''}" if lines else f"{root}: ok")
+    return len(lines)
 
 
 @main.command()

@@ -36,6 +36,7 @@ from rnnbench.store import Store
 from rnnbench.training import train
 
 FAILED = ("error", "timeout")  # the statuses that make a sweep fail and --retry-failed reruns
+DAMAGED = "damaged"  # in plan(): a record that cannot be read and stays in place: never overwritten
 
 _PACKAGES = ("rnnbench", "numpy", "pydantic", "pluggy")
 
@@ -207,12 +208,21 @@ class Progress:
 def plan(
     runs: Sequence[RunSpec], stored: dict[str, str], rerun: bool = False, retry_failed: bool = False
 ) -> list[RunSpec]:
-    """The runs to do, given the status of each stored run by key: the missing
-    ones; with ``retry_failed`` also those stored as error or timeout; all with ``rerun``."""
-    if rerun:
-        return list(runs)
-    redo = FAILED if retry_failed else ()
-    return [r for r in runs if stored.get(r.key(), "missing") in ("missing", *redo)]
+    """The runs to do, given the status of each stored run by key (or DAMAGED
+    for a damaged record left in place): the missing ones; with
+    ``retry_failed`` also those stored as error or timeout; with ``rerun`` all.
+    Never a DAMAGED one: its bytes would be overwritten."""
+    redo = ("missing", *(FAILED if retry_failed else ()))
+    return [r for r in runs if stored.get(r.key()) != DAMAGED and (rerun or stored.get(r.key(), "missing") in redo)]
+
+
+def stored_states(store: Store, runs: Sequence[RunSpec]) -> dict[str, str]:
+    """What ``plan`` needs to know of ``runs`` in ``store``: each readable
+    record's status and DAMAGED for each damaged record left in place.
+    Damaged records are moved aside as they are met."""
+    records = store.records(r.key() for r in runs)
+    states = {key: result.status for key, result in records.items()}
+    return states | dict.fromkeys(store.damaged_in_place(), DAMAGED)
 
 
 def _portable(plugins: Sequence[str]) -> tuple[str, ...]:
@@ -232,12 +242,14 @@ def run_suite(
 ) -> SweepSummary:
     """Run every run of ``suite`` that ``store`` does not hold yet (all, with
     ``rerun``; also the failed ones, with ``retry_failed``) on the executor
-    ``execution`` names (default: the suite's own ``execution``).
+    ``execution`` names (default: the suite's own ``execution``). A damaged
+    record is moved aside and its run trained again.
 
     ``registry`` serves the in-process executor; worker processes load the
     installed plugins and the modules in ``plugins`` themselves. The store is
     locked for the sweep: a second sweep of the same suite into the same
-    directory raises StoreBusy.
+    directory raises StoreBusy; a directory that holds another suite, or
+    whose suite.json cannot be read, raises StoreError (``Store.claim``).
     """
     progress = progress or Progress()
     execution = execution or suite.execution
@@ -253,7 +265,7 @@ def run_suite(
             timeout_s=execution.timeout_s,
         )
     def sweep(runs: list[RunSpec], phase: str) -> SweepSummary:
-        stored = store.statuses() if retry_failed else dict.fromkeys(store.keys(), "stored")
+        stored = stored_states(store, runs)
         todo = plan(runs, stored, rerun=rerun, retry_failed=retry_failed)
         skipped = len(runs) - len(todo)
         progress.sweep_started(total=len(runs), skipped=skipped, stepwise=executor.in_process, phase=phase)
@@ -273,6 +285,7 @@ def run_suite(
         return SweepSummary(total=len(runs), skipped=skipped, counts=counts)
 
     with store.lock():
+        store.claim(suite)
         store.remove_temporaries()
         store.save_suite(suite.model_copy(update={"execution": execution}))
         if suite.tuning is None:

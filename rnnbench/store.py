@@ -16,16 +16,28 @@ which the system releases when the process dies, even by ``kill -9``) for as
 long as it runs, so a second sweep of the same suite into the same directory
 is refused instead of racing the first. Readers (report, export) take no
 lock: every file they read is replaced whole.
+
+Damage and upgrades. Every record is read by ``Store._read``, and nowhere
+else: a record of an older format is migrated, one with fields this version
+does not know is read without them (said once per store), and one that cannot
+be read at all -- cut short, not JSON, not a record, unreadable, a directory --
+is named through ``warn``, moved with its bytes intact to
+``results/<suite>/damaged/<UTC time>-<name>`` and treated as missing, so a
+sweep trains it again. Moving takes the lock (a reader takes it only for the
+move, and leaves the record in place while a sweep holds it: the sweep moves
+it), and happens only if the file is still damaged once the lock is held.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
+import datetime as _dt
 import os
+import stat
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 try:
     import fcntl
@@ -35,20 +47,79 @@ except ImportError:  # not POSIX: sweeps are not locked
 from pydantic import ValidationError
 
 from rnnbench import tuning
-from rnnbench.results import RunResult
+from rnnbench.results import (
+    RECORD_FORMAT,
+    ReadRecord,
+    RecordError,
+    RunResult,
+    first_problem,
+    json_object,
+    read_record,
+    validate_known,
+)
 from rnnbench.spec import RunSpec, SuiteSpec
 
 SUITE_FILE = "suite.json"
 RUNS_DIR = "runs"
 LOCK_FILE = ".lock"
+DAMAGED_DIR = "damaged"
+
+Read = TypeVar("Read")
 
 
 class StoreError(Exception):
-    """A results directory that cannot be read as one."""
+    """A results directory that cannot be read as one, or written into."""
 
 
 class StoreBusy(StoreError):
     """Another process is running a sweep of the same suite into the same directory."""
+
+
+class SuiteDamaged(StoreError):
+    """A ``suite.json`` that cannot be read; ``why`` says why in a few words."""
+
+    def __init__(self, path: Path, why: str):
+        self.path, self.why = path, why
+        super().__init__(f"{path}: {why}")
+
+
+@dataclasses.dataclass
+class Damage:
+    """A file of the store that cannot be read: where it was, why, and either
+    where it was moved or why it is still in place (None: not asked to move it)."""
+
+    path: Path
+    why: str
+    moved_to: Path | None = None
+    kept: str | None = None
+
+    def __str__(self) -> str:
+        if self.moved_to is not None:
+            return f"{self.path}: {self.why}; moved to {self.moved_to}"
+        return f"{self.path}: {self.why}" + (f"; left in place: {self.kept}" if self.kept else "")
+
+
+def read_text(path: Path) -> str:
+    """The text of a stored file; RecordError says why there is none (a
+    directory or another kind of file, a link to nothing, unreadable, not
+    UTF-8). FileNotFoundError if it is gone."""
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise RecordError("a directory, not a file")
+        if not stat.S_ISREG(mode):  # a pipe would block the reader
+            raise RecordError("not a regular file")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise RecordError("a symbolic link to nothing") from None
+        raise
+    except OSError as exc:
+        raise RecordError(f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"not text (byte {raw[exc.start]:#04x} at offset {exc.start} is not UTF-8)") from None
 
 
 def _umask() -> int:
@@ -92,14 +163,32 @@ def _fsync_dir(directory: Path) -> None:
 
 
 class Store:
-    """The stored runs of one suite."""
+    """The stored runs of one suite.
 
-    def __init__(self, root: str | Path):
+    Reading never fails on a damaged record: it is named through ``warn`` (one
+    line: its path, why, and where it went), moved into ``damaged/`` when
+    ``set_aside`` (``rnnbench check`` without ``--move-damaged`` reads with it
+    off), kept in ``damaged`` and treated as missing. Records with fields this
+    version does not know are kept in ``unknown`` and said through ``warn`` once.
+    """
+
+    def __init__(self, root: str | Path, set_aside: bool = True, warn: Callable[[str], None] | None = None):
         self.root = Path(root)
+        self.set_aside = set_aside
+        self.warn = warn or (lambda line: None)
+        self.damaged: dict[Path, Damage] = {}  # by path, in the order found
+        self.unknown: dict[Path, ReadRecord] = {}  # records read without some of their fields
+        self._held = False  # this object holds the lock
+        self._suite_unknown_said = False
 
     @classmethod
-    def for_suite(cls, results_root: str | Path, suite: SuiteSpec) -> Store:
-        return cls(Path(results_root) / suite.name)
+    def for_suite(cls, results_root: str | Path, suite: SuiteSpec, **options) -> Store:
+        return cls(Path(results_root) / suite.name, **options)
+
+    @classmethod
+    def of(cls, where: str | Path | Store) -> Store:
+        """``where`` if it is a Store, else a Store of the directory it names."""
+        return where if isinstance(where, Store) else cls(where)
 
     @property
     def runs_dir(self) -> Path:
@@ -108,28 +197,80 @@ class Store:
     def _path(self, key: str) -> Path:
         return self.runs_dir / f"{key}.json"
 
+    # --- the suite ---------------------------------------------------------------------------
+
     def save_suite(self, suite: SuiteSpec) -> None:
-        write_atomic(self.root / SUITE_FILE, suite.model_dump_json(indent=2))
+        try:
+            write_atomic(self.root / SUITE_FILE, suite.model_dump_json(indent=2))
+        except OSError as exc:
+            raise StoreError(f"{self.root / SUITE_FILE}: cannot be written ({exc.strerror or exc})") from None
 
     def load_suite(self) -> SuiteSpec:
+        """The suite as run, from suite.json: StoreError if there is none,
+        SuiteDamaged if it cannot be read. Fields this version does not know
+        are left out, and said once."""
         path = self.root / SUITE_FILE
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise StoreError(f"{self.root}: not a results directory (no {SUITE_FILE})")
         try:
-            return SuiteSpec.model_validate_json(path.read_text(encoding="utf-8"))
+            data = json_object(read_text(path))
+            suite, unknown = validate_known(SuiteSpec, data)
+        except FileNotFoundError:
+            raise StoreError(f"{self.root}: not a results directory (no {SUITE_FILE})") from None
+        except RecordError as exc:
+            raise SuiteDamaged(path, str(exc)) from None
         except ValidationError as exc:
-            raise StoreError(f"{path}: not a suite record: {exc.errors()[0]['msg']}") from None
+            raise SuiteDamaged(path, f"not a suite record ({first_problem(exc)})") from None
+        if unknown and not self._suite_unknown_said:
+            self._suite_unknown_said = True
+            self.warn(f"{path}: fields this version of rnnbench does not know ({', '.join(unknown)}): "
+                      "read without them")
+        return suite
+
+    def claim(self, suite: SuiteSpec) -> None:
+        """Check, before a sweep of ``suite`` writes here, that this directory
+        may hold its results; StoreError, saying why, if not: the directory or
+        its runs/ is not a directory, or suite.json cannot be read or is
+        another suite's. A suite.json of the same name is this suite's, as run
+        before (the suite file may have been edited since): save_suite replaces it."""
+        for directory in (self.root, self.runs_dir):
+            if os.path.lexists(directory) and not directory.is_dir():
+                raise StoreError(f"{directory}: not a directory")
+        path = self.root / SUITE_FILE
+        if not os.path.lexists(path):
+            return
+        try:
+            stored = self.load_suite()
+        except SuiteDamaged as exc:
+            raise StoreError(
+                f"{exc}: it may belong to other results, so it is not overwritten; "
+                f"`rnnbench check {self.root} --move-damaged` moves it aside"
+            ) from None
+        if stored.name != suite.name:
+            raise StoreError(
+                f"{path}: holds the results of suite '{stored.name}', not '{suite.name}'; "
+                "run into another --out, or move this directory away"
+            )
+
+    # --- the lock ----------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold this suite's results directory for a sweep; StoreBusy if another
-        process holds it. The lock file keeps the holder's pid for that message."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        process holds it, StoreError if it cannot be locked. The lock file keeps
+        the holder's pid for that message."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.root}: cannot be made a results directory ({exc.strerror or exc})") from None
         if fcntl is None:
             yield
             return
         path = self.root / LOCK_FILE
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot be locked ({exc.strerror or exc})") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -141,9 +282,11 @@ class Store:
                 ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            self._held = True
             try:
                 yield
             finally:
+                self._held = False
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
@@ -154,40 +297,77 @@ class Store:
         removed = 0
         for directory in (self.root, self.runs_dir):
             for tmp in directory.glob(".*.tmp") if directory.is_dir() else ():
-                tmp.unlink(missing_ok=True)
-                removed += 1
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                    removed += 1
         return removed
 
-    def statuses(self) -> dict[str, str]:
-        """The status of every stored run, by key; a record that cannot be read is left out."""
-        found = {}
-        for key in self.keys():
-            try:
-                found[key] = json.loads(self._path(key).read_text(encoding="utf-8"))["status"]
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-        return found
+    # --- records -----------------------------------------------------------------------------
+
+    def keys(self) -> set[str]:
+        """The key of every ``<key>.json`` entry in runs/, readable or not;
+        StoreError if runs/ exists but cannot be listed."""
+        try:
+            names = os.listdir(self.runs_dir)
+        except FileNotFoundError:
+            return set()
+        except OSError as exc:
+            raise StoreError(f"{self.runs_dir}: cannot be listed ({exc.strerror or exc})") from None
+        return {name[: -len(".json")] for name in names if name.endswith(".json") and len(name) > len(".json")}
 
     def has(self, key: str) -> bool:
         return self._path(key).is_file()
 
     def save(self, result: RunResult) -> Path:
         path = self._path(result.key)
-        write_atomic(path, result.model_dump_json(indent=1))
+        try:
+            write_atomic(path, result.model_dump_json(indent=1))
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot be written ({exc.strerror or exc})") from None
         return path
 
-    def load(self, key: str) -> RunResult:
-        return RunResult.model_validate_json(self._path(key).read_text(encoding="utf-8"))
+    def load(self, key: str) -> RunResult | None:
+        """The stored result of ``key``; None if it is not stored or cannot be read."""
+        return self._read(key)
 
-    def keys(self) -> set[str]:
-        if not self.runs_dir.is_dir():
-            return set()
-        return {p.stem for p in self.runs_dir.glob("*.json")}
+    def records(self, keys: Iterable[str] | None = None) -> dict[str, RunResult]:
+        """Every readable stored record among ``keys`` (default: all), by key."""
+        stored = self.keys()
+        wanted = stored if keys is None else stored.intersection(keys)
+        found = {}
+        for key in sorted(wanted):
+            result = self._read(key)
+            if result is not None:
+                found[key] = result
+        return found
+
+    def statuses(self, keys: Iterable[str] | None = None) -> dict[str, str]:
+        """The status of every readable stored run among ``keys`` (default: all), by key."""
+        return {key: result.status for key, result in self.records(keys).items()}
+
+    def unread(self, read: Iterable[RunResult]) -> list[Damage]:
+        """The damaged records found so far whose runs are not among ``read``
+        (those a report of ``read`` left out; not those trained again since)."""
+        keys = {result.key for result in read}
+        return [
+            d for d in self.damaged.values()
+            if d.path.parent == self.runs_dir and d.path.name[: -len(".json")] not in keys
+        ]
+
+    def damaged_in_place(self) -> set[str]:
+        """The keys of the damaged records found so far that are still in runs/
+        (not asked, or not able, to move them): a sweep must not overwrite them."""
+        return {
+            d.path.name[: -len(".json")] for d in self.damaged.values()
+            if d.moved_to is None and d.path.parent == self.runs_dir
+        }
 
     def load_runs(self, runs: Iterable[RunSpec]) -> list[RunResult]:
-        """The stored results of ``runs``, in their order; those not stored are left out."""
+        """The stored results of ``runs``, in their order; those not stored, or
+        whose record cannot be read, are left out."""
         stored = self.keys()
-        return [self.load(run.key()) for run in runs if run.key() in stored]
+        found = (self._read(run.key()) for run in runs if run.key() in stored)
+        return [result for result in found if result is not None]
 
     def trials(self) -> list[RunResult]:
         """Every stored tuning run of the suite's protocol, in search order."""
@@ -204,13 +384,162 @@ class Store:
         suite = self.load_suite()
         return self.load_runs(tuning.evaluation_runs(suite, self.selections()))
 
+    def planned(self, suite: SuiteSpec, records: dict[str, RunResult]) -> set[str]:
+        """The keys ``suite`` plans, given its readable ``records``: its tuning
+        runs and the evaluation runs of what they select (the grid, untuned)."""
+        trials = tuning.trial_runs(suite)
+        selections = tuning.select(suite, [records[r.key()] for r in trials if r.key() in records])
+        return {r.key() for r in trials} | {r.key() for r in tuning.evaluation_runs(suite, selections)}
+
+    # --- damage ----------------------------------------------------------------------------------
+
+    def _read(self, key: str) -> RunResult | None:
+        """The record of ``key`` in this version's format, or None when it is
+        not stored or cannot be read (then named, set aside and kept in ``damaged``)."""
+        path = self._path(key)
+        if path in self.damaged and self.damaged[path].moved_to is None:
+            return None  # named already, and still there
+        try:
+            record = self._parse(path, key)
+        except FileNotFoundError:
+            return None
+        except RecordError as exc:
+            record = self._found_damaged(path, str(exc), lambda: self._parse(path, key))
+            if record is None:
+                return None
+        if record.unknown:
+            self._note_unknown(path, record)
+        return record.result
+
+    def _note_unknown(self, path: Path, record: ReadRecord) -> None:
+        """Keep a record read without some of its fields in ``unknown``; the
+        first such record of the store is named through ``warn``, for all."""
+        if not self.unknown:
+            newer = record.format_version > RECORD_FORMAT
+            self.warn(
+                f"{path}: has fields this rnnbench does not know ({', '.join(record.unknown)})"
+                + (f", in record format {record.format_version} (this rnnbench writes {RECORD_FORMAT})"
+                   if newer else "")
+                + "; it is read without them, as is every record like it"
+            )
+        self.unknown[path] = record
+
+    @staticmethod
+    def _parse(path: Path, key: str) -> ReadRecord:
+        """Read the record at ``path``, which must be that of ``key``; RecordError
+        says why it cannot be read, FileNotFoundError that it is gone."""
+        record = read_record(read_text(path))
+        if record.result.key != key:
+            raise RecordError(f"holds the record of run {record.result.key}, not of {key}")
+        return record
+
+    def _found_damaged(self, path: Path, why: str, reread: Callable[[], Read]) -> Read | None:
+        """Deal with a damaged file: move it aside (if ``set_aside``), keep it
+        in ``damaged`` and name it. Under the lock the file is read again with
+        ``reread`` first (which raises RecordError while it is damaged): if a
+        whole one has replaced it meanwhile, what ``reread`` read is returned."""
+        damage = Damage(path, why)
+        if self.set_aside:
+            record = self._set_aside(damage, reread)
+            if record is not None:
+                return record
+        self.damaged[path] = damage
+        self.warn(str(damage))
+        return None
+
+    def _set_aside(self, damage: Damage, reread: Callable[[], Read]) -> Read | None:
+        """Move a damaged file into damaged/ while holding the lock, if it is
+        still damaged then; on failure say in ``damage.kept`` why it stays."""
+        if self._held:
+            return self._move_if_damaged(damage, reread)
+        try:
+            with self.lock():
+                return self._move_if_damaged(damage, reread)
+        except StoreBusy:
+            damage.kept = "a sweep of this suite is running, and moves it aside"
+        except StoreError as exc:
+            damage.kept = str(exc)
+        return None
+
+    def _move_if_damaged(self, damage: Damage, reread: Callable[[], Read]) -> Read | None:
+        """Move the file of ``damage`` aside unless ``reread`` now reads it whole
+        (then return what it read) or it is gone."""
+        try:
+            return reread()
+        except FileNotFoundError:
+            damage.kept = "it is gone: another process moved it"
+            return None
+        except RecordError:
+            pass
+        try:
+            damage.moved_to = self._move(damage.path)
+        except OSError as exc:
+            damage.kept = f"it cannot be moved aside ({exc.strerror or exc})"
+        return None
+
+    def set_aside_count(self) -> int:
+        """How many files damaged/ holds (0 if there is none, or it cannot be listed)."""
+        try:
+            return len(os.listdir(self.root / DAMAGED_DIR))
+        except OSError:
+            return 0
+
+    def _move(self, path: Path) -> Path:
+        """Rename ``path`` into damaged/ as ``<UTC time>-<name>`` (never over another file)."""
+        folder = self.root / DAMAGED_DIR
+        folder.mkdir(exist_ok=True)
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        target, n = folder / f"{stamp}-{path.name}", 1
+        while os.path.lexists(target):
+            target, n = folder / f"{stamp}-{n}-{path.name}", n + 1
+        os.rename(path, target)
+        _fsync_dir(folder)
+        _fsync_dir(path.parent)
+        return target
+
+    def audit(self) -> Audit:
+        """Read suite.json and every record, as ``rnnbench check`` reports them:
+        the damaged (suite.json too, moved aside if ``set_aside``), and the
+        records the suite does not plan."""
+        try:
+            suite = self.load_suite()
+        except SuiteDamaged as exc:
+            suite = self._found_damaged(exc.path, exc.why, self._reread_suite)
+        records = self.records()
+        planned = self.planned(suite, records) if suite is not None else None
+        foreign = [] if planned is None else [records[k] for k in sorted(records) if k not in planned]
+        return Audit(suite, records, planned, foreign, list(self.damaged.values()))
+
+    def _reread_suite(self) -> SuiteSpec:
+        """The suite, read again for ``_found_damaged``: RecordError while
+        suite.json is damaged, FileNotFoundError once it is gone."""
+        try:
+            return self.load_suite()
+        except SuiteDamaged as exc:
+            raise RecordError(exc.why) from None
+        except StoreError:
+            raise FileNotFoundError(self.root / SUITE_FILE) from None
+
+
+@dataclasses.dataclass
+class Audit:
+    """What ``Store.audit`` found: the suite as run (None if suite.json cannot
+    be read), every readable record by key, the keys the suite plans (None
+    without a suite), the readable records it does not plan, and the damaged files."""
+
+    suite: SuiteSpec | None
+    records: dict[str, RunResult]
+    planned: set[str] | None
+    foreign: list[RunResult]
+    damaged: list[Damage]
+
 
 def find_result_dirs(path: str | Path) -> list[Path]:
     """A suite's results directory, or every one directly below ``path``."""
     path = Path(path)
-    if (path / SUITE_FILE).is_file():
+    if os.path.lexists(path / SUITE_FILE):
         return [path]
-    found = sorted(p.parent for p in path.glob(f"*/{SUITE_FILE}"))
+    found = sorted(p.parent for p in path.glob(f"*/{SUITE_FILE}") if p.parent.is_dir())
     if not found:
         raise StoreError(f"{path}: no stored suite here (looked for {SUITE_FILE})")
     return found

@@ -153,7 +153,7 @@ def test_schema_is_json_with_the_plugins_parameters(tmp_path):
 
 def test_every_verb_explains_itself(tmp_path):
     top = rnnbench("--help", cwd=tmp_path)
-    for verb in ("run", "validate", "report", "export", "schema", "plugins", "init", "gradcheck"):
+    for verb in ("run", "validate", "report", "export", "check", "schema", "plugins", "init", "gradcheck"):
         assert verb in top.stdout
         done = rnnbench(verb, "--help", cwd=tmp_path)
         assert done.returncode == 0 and "Usage:" in done.stdout and len(done.stdout) > 150

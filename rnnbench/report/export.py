@@ -245,10 +245,10 @@ def curve_rows(suite_name: str, r: RunResult, columns: Sequence[str]) -> list[di
     return rows
 
 
-def tables(results_dir: str | Path) -> dict[str, tuple[list[str], list[dict]]]:
-    """The two tables of the suite stored in ``results_dir``:
-    {"runs": (columns, rows), "curves": (columns, rows)}."""
-    store = Store(results_dir)
+def tables(results_dir: str | Path | Store) -> dict[str, tuple[list[str], list[dict]]]:
+    """The two tables of the suite stored in ``results_dir`` (a directory, or a
+    Store to read it through): {"runs": (columns, rows), "curves": (columns, rows)}."""
+    store = Store.of(results_dir)
     suite = store.load_suite()
     results = store.trials() + store.results()
     runs, curves = run_columns(results), curve_columns(results)
@@ -278,10 +278,10 @@ WRITERS = {"csv": write_csv, "json": write_json}
 
 
 def export_results(
-    results_dir: str | Path, out_dir: str | Path, formats: Sequence[str] = ("csv", "json")
+    results_dir: str | Path | Store, out_dir: str | Path, formats: Sequence[str] = ("csv", "json")
 ) -> list[Path]:
     """Write the runs and curves tables of the suite stored in ``results_dir``
-    into ``out_dir`` in each of ``formats`` (csv, json); return the paths
+    (a directory, or a Store to read it through) into ``out_dir`` in each of ``formats`` (csv, json); return the paths
     written (runs.csv, curves.csv, runs.json, curves.json by default)."""
     unknown = set(formats) - set(WRITERS)
     if unknown:

@@ -172,19 +172,21 @@ def _environment(suite: SuiteSpec) -> Environment:
 
 
 def build_report(
-    results_dir: str | Path, reports_root: str | Path, asv_results: str | Path | None = None
+    results_dir: str | Path | Store, reports_root: str | Path, asv_results: str | Path | None = None
 ) -> Path:
-    """Render the report of the suite stored in ``results_dir`` into
-    ``reports_root/<suite name>/`` (index.html and its PNG figures) and return
-    the path of index.html.
+    """Render the report of the suite stored in ``results_dir`` (a directory,
+    or a Store to read it through) into ``reports_root/<suite name>/``
+    (index.html and its PNG figures) and return the path of index.html.
 
     ``asv_results`` is asv's results directory (default: ``.asv/results`` under
     the current directory); the timing-history figure is drawn when it holds
-    timing results and left out otherwise.
+    timing results and left out otherwise. The page says which runs it left
+    out because their records could not be read.
     """
-    store = Store(results_dir)
+    store = Store.of(results_dir)
     suite = store.load_suite()
     results = store.results()
+    trials = store.trials()
     out = Path(reports_root) / suite.name
     out.mkdir(parents=True, exist_ok=True)
     rows = summarise(suite, results)
@@ -218,7 +220,7 @@ def build_report(
         improvement=improvement_tables(suite, results) if results else [],
         level=round(100 * LEVEL),
         min_seeds=MIN_SEEDS,
-        verdicts=check_findings(suite, results, store.trials()) if results else [],
+        verdicts=check_findings(suite, results, trials) if results else [],
         ranking_rule=RANKING_RULE,
         metrics=metric_names(results),
         criterion=main_criterion(results),
@@ -227,6 +229,7 @@ def build_report(
         environment=environment(results),
         figures=shown,
         tuning=_tuning_context(suite, selections, results, tuning_shown),
+        left_out=[str(d) for d in store.unread([*trials, *results])],
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
     )
     index = out / "index.html"
