@@ -1,8 +1,8 @@
 """The ``rnnbench`` command.
 
 Exit codes: 0 success; 1 some run is stored with status error (its traceback
-is stored) or timeout (for ``check``: it found damaged or foreign
-records); 2 bad input (suite file, plugin name, paths, executor
+is stored) or timeout (for ``check``: it found damaged, foreign or
+other-version records); 2 bad input (suite file, plugin name, paths, executor
 options, a results directory another sweep of the suite is using, or one whose
 suite.json cannot be read or is another suite's), one line per problem. A
 damaged record is not bad input: it is named in a ``warning:`` line, moved
@@ -25,9 +25,9 @@ from rnnbench.plugins import KINDS, Registry, load_registry
 from rnnbench.report import build_report, export_results
 from rnnbench.report.analysis import summarise
 from rnnbench.report.html import format_statuses
-from rnnbench.results import RECORD_FORMAT, STATUSES, RunResult
+from rnnbench.results import RECORD_FORMAT, STATUSES, RunResult, versions_made_by
 from rnnbench.executors import ExecutorUnavailable, check_available, resolve
-from rnnbench.runner import FAILED, Progress, run_suite
+from rnnbench.runner import FAILED, Progress, run_suite, this_version
 from rnnbench.tuning import planned_runs, tuning_cost
 from rnnbench.spec import RunSpec, SpecError, SuiteSpec, json_schema, load_suite
 from rnnbench.store import DAMAGED_DIR, Audit, Store, StoreError, find_result_dirs
@@ -59,6 +59,15 @@ def _echo_left_out(store: Store, what: str) -> None:
     if n:
         _warn(f"{store.root}: {what} leaves out {n} run{'s' if n != 1 else ''} whose record cannot be "
               "read (named above)")
+
+
+def _echo_versions(store: Store, results: list[RunResult]) -> None:
+    """Say so when ``results`` were made by more than one version of rnnbench."""
+    made = versions_made_by(results)
+    if len(made) > 1:
+        listed = ", ".join(f"{v} ({n} run{'s' if n != 1 else ''})" for v, n in made)
+        _warn(f"{store.root}: these results were made by {len(made)} versions of rnnbench: {listed}; "
+              "`rnnbench run --rerun-other-versions` trains the runs of other versions again")
 
 
 def _registry(plugins: tuple[str, ...]) -> Registry:
@@ -181,6 +190,10 @@ class _BarProgress(Progress):
 )
 @click.option("--rerun", is_flag=True, help="Run again even the runs already stored.")
 @click.option(
+    "--rerun-other-versions", is_flag=True,
+    help="Run again the runs stored by another version of rnnbench (and any not stored yet).",
+)
+@click.option(
     "--retry-failed", is_flag=True,
     help="Run again the runs stored with status error or timeout (and any not stored yet).",
 )
@@ -206,8 +219,9 @@ class _BarProgress(Progress):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @plugin_option
 def run(
-    suite: str, out: Path, rerun: bool, retry_failed: bool, executor: str | None, jobs: int | None,
-    scheduler: str | None, timeout_s: float | None, fast: bool, quiet: bool, plugins: tuple[str, ...],
+    suite: str, out: Path, rerun: bool, rerun_other_versions: bool, retry_failed: bool, executor: str | None,
+    jobs: int | None, scheduler: str | None, timeout_s: float | None, fast: bool, quiet: bool,
+    plugins: tuple[str, ...],
 ) -> None:
     """Run a suite and write its report.
 
@@ -239,6 +253,7 @@ def run(
         summary = run_suite(
             spec, store, registry, progress=_BarProgress(quiet), rerun=rerun,
             retry_failed=retry_failed, execution=execution, plugins=plugins,
+            rerun_other_versions=rerun_other_versions,
         )
     except StoreError as exc:
         raise InputError(str(exc)) from None
@@ -252,6 +267,7 @@ def run(
         raise InputError(str(exc)) from None
     results = store.results()
     _echo_left_out(store, "the report")
+    _echo_versions(store, [*store.trials(), *results])
     if spec.tuning is not None:
         _echo_tuning(spec, store)
     _echo_verdict_table(spec, results)
@@ -374,6 +390,7 @@ def report(results_dir: Path, out: Path) -> None:
         try:
             click.echo(f"report: {build_report(store, out / 'reports')}")
             _echo_left_out(store, "the report")
+            _echo_versions(store, [*store.trials(), *store.results()])
         except StoreError as exc:
             errors.append(str(exc))
     if errors:
@@ -415,13 +432,13 @@ def export(results_dir: Path, out: Path | None) -> None:
     help="Move the damaged records (and a damaged suite.json) into RESULTS_DIR/damaged/, bytes intact.",
 )
 def check(results_dir: Path, move_damaged: bool) -> None:
-    """Read every stored record and report those that cannot be read (damaged)
-    and those the stored suite does not plan (foreign). Changes nothing unless
-    --move-damaged.
+    """Read every stored record and report those that cannot be read (damaged),
+    those the stored suite does not plan (foreign) and those made by another
+    version of rnnbench. Changes nothing unless --move-damaged.
 
     RESULTS_DIR is one suite's results (results/<suite>) or a directory of
-    them. Exit code 0: nothing to report; 1: a damaged or foreign record, or
-    one with fields this version does not know; 2:
+    them. Exit code 0: nothing to report; 1: a damaged, foreign or
+    other-version record, or one with fields this version does not know; 2:
     RESULTS_DIR holds no stored suite, or cannot be listed.
     """
     errors, found = [], 0
@@ -448,7 +465,9 @@ def _describe(result: RunResult) -> str:
 
 def _echo_audit(store: Store, audit: Audit) -> int:
     """Print what ``rnnbench check`` found in one results directory, a line per
-    problem (one for unknown fields); return how many problems it printed."""
+    problem (a line per version, and one for unknown fields); return how many
+    problems it printed."""
+    mine = this_version()
     root = store.root
     if audit.suite is None:
         head = "suite.json cannot be read, so which records are foreign is not known"
@@ -467,6 +486,10 @@ def _echo_audit(store: Store, audit: Audit) -> int:
     for result in audit.foreign:
         lines.append(f"foreign: {store.runs_dir / (result.key + '.json')}: {_describe(result)}: "
                      "not a run of the stored suite")
+    others = [(v, n) for v, n in versions_made_by(list(audit.records.values())) if v != mine]
+    for version, n in others:
+        lines.append(f"other version: {root}: {n} record{'s' if n != 1 else ''} made by rnnbench {version} "
+                     f"(this is {mine}); `rnnbench run --rerun-other-versions` trains them again")
     if store.unknown:
         names = sorted({name for record in store.unknown.values() for name in record.unknown})
         formats = sorted({record.format_version for record in store.unknown.values()})

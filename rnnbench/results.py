@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any, Callable, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -149,6 +151,16 @@ class RunResult(BaseModel):
     @classmethod
     def _finite(cls, v):
         return v if v is not None and math.isfinite(v) else None
+
+
+def made_by(result: RunResult) -> str:
+    """The version of rnnbench that made ``result`` ("unknown" if it does not say)."""
+    return result.versions.get("rnnbench", "unknown")
+
+
+def versions_made_by(results: Sequence[RunResult]) -> list[tuple[str, int]]:
+    """The versions of rnnbench that made ``results``, with how many each, most first."""
+    return Counter(made_by(r) for r in results).most_common()
 
 
 # --- reading records of every format ----------------------------------------------------------

@@ -30,12 +30,13 @@ from rnnbench import tuning
 from rnnbench.engine.blas import blas_description, blas_threads
 from rnnbench.executors import make_executor
 from rnnbench.plugins import Registry, load_registry
-from rnnbench.results import RunResult
+from rnnbench.results import RunResult, made_by
 from rnnbench.spec import ExecutionSpec, RunSpec, SuiteSpec
 from rnnbench.store import Store
 from rnnbench.training import train
 
 FAILED = ("error", "timeout")  # the statuses that make a sweep fail and --retry-failed reruns
+OTHER_VERSION = "other version"  # in plan(): a record made by another rnnbench, for --rerun-other-versions
 DAMAGED = "damaged"  # in plan(): a record that cannot be read and stays in place: never overwritten
 
 _PACKAGES = ("rnnbench", "numpy", "pydantic", "pluggy")
@@ -205,23 +206,33 @@ class Progress:
     def sweep_finished(self) -> None: ...
 
 
+def this_version() -> str:
+    """The version of rnnbench that stamps the records this process makes."""
+    return environment()["rnnbench"]
+
+
 def plan(
     runs: Sequence[RunSpec], stored: dict[str, str], rerun: bool = False, retry_failed: bool = False
 ) -> list[RunSpec]:
-    """The runs to do, given the status of each stored run by key (or DAMAGED
-    for a damaged record left in place): the missing ones; with
-    ``retry_failed`` also those stored as error or timeout; with ``rerun`` all.
-    Never a DAMAGED one: its bytes would be overwritten."""
-    redo = ("missing", *(FAILED if retry_failed else ()))
+    """The runs to do, given the status of each stored run by key (or
+    OTHER_VERSION for a record to make again with this version, DAMAGED for a
+    damaged record left in place): the missing ones and those of OTHER_VERSION;
+    with ``retry_failed`` also those stored as error or timeout; with ``rerun``
+    all. Never a DAMAGED one: its bytes would be overwritten."""
+    redo = ("missing", OTHER_VERSION, *(FAILED if retry_failed else ()))
     return [r for r in runs if stored.get(r.key()) != DAMAGED and (rerun or stored.get(r.key(), "missing") in redo)]
 
 
-def stored_states(store: Store, runs: Sequence[RunSpec]) -> dict[str, str]:
+def stored_states(store: Store, runs: Sequence[RunSpec], rerun_other_versions: bool = False) -> dict[str, str]:
     """What ``plan`` needs to know of ``runs`` in ``store``: each readable
-    record's status and DAMAGED for each damaged record left in place.
-    Damaged records are moved aside as they are met."""
+    record's status (OTHER_VERSION instead, with ``rerun_other_versions``, for
+    one made by another version of rnnbench) and DAMAGED for each damaged
+    record left in place. Damaged records are moved aside as they are met."""
     records = store.records(r.key() for r in runs)
     states = {key: result.status for key, result in records.items()}
+    if rerun_other_versions:
+        mine = this_version()
+        states |= {key: OTHER_VERSION for key, result in records.items() if made_by(result) != mine}
     return states | dict.fromkeys(store.damaged_in_place(), DAMAGED)
 
 
@@ -239,9 +250,11 @@ def run_suite(
     retry_failed: bool = False,
     execution: ExecutionSpec | None = None,
     plugins: Sequence[str] = (),
+    rerun_other_versions: bool = False,
 ) -> SweepSummary:
     """Run every run of ``suite`` that ``store`` does not hold yet (all, with
-    ``rerun``; also the failed ones, with ``retry_failed``) on the executor
+    ``rerun``; also the failed ones, with ``retry_failed``; also those made by
+    another version of rnnbench, with ``rerun_other_versions``) on the executor
     ``execution`` names (default: the suite's own ``execution``). A damaged
     record is moved aside and its run trained again.
 
@@ -265,7 +278,7 @@ def run_suite(
             timeout_s=execution.timeout_s,
         )
     def sweep(runs: list[RunSpec], phase: str) -> SweepSummary:
-        stored = stored_states(store, runs)
+        stored = stored_states(store, runs, rerun_other_versions)
         todo = plan(runs, stored, rerun=rerun, retry_failed=retry_failed)
         skipped = len(runs) - len(todo)
         progress.sweep_started(total=len(runs), skipped=skipped, stepwise=executor.in_process, phase=phase)

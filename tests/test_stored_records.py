@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from rnnbench.cli import main
 from rnnbench.results import RECORD_FORMAT, read_record
-from rnnbench.runner import DAMAGED, plan, run_suite
+from rnnbench.runner import DAMAGED, OTHER_VERSION, plan, run_suite, this_version
 from rnnbench.spec import loads_suite
 from rnnbench.store import DAMAGED_DIR, Store, StoreError
 
@@ -346,10 +346,10 @@ def test_a_damaged_record_that_cannot_be_moved_aside_is_never_overwritten(out, s
                         "it cannot be moved aside (Permission denied)"]
 
 
-def test_plan_never_redoes_a_damaged_record_in_place(suite):
+def test_plan_redoes_other_versions_and_never_a_damaged_record_in_place(suite):
     runs = suite.runs()
     keys = [r.key() for r in runs]
-    stored = {keys[0]: "ok", keys[2]: DAMAGED}
+    stored = {keys[0]: "ok", keys[1]: OTHER_VERSION, keys[2]: DAMAGED}
     assert plan(runs, stored) == [runs[1], runs[3]]
     assert plan(runs, stored, rerun=True) == [runs[0], runs[1], runs[3]]
 
@@ -445,9 +445,10 @@ def test_report_and_export_leave_out_a_damaged_record_and_say_how_many(out):
     assert len(rows) == 2 and len(set_aside(out)) == 2
 
 
-def test_check_reports_damaged_and_foreign_records_and_changes_nothing(out):
-    damaged, *_ = record_paths(out)
+def test_check_reports_damaged_foreign_and_other_version_records_and_changes_nothing(out):
+    damaged, old, *_ = record_paths(out)
     damaged.write_bytes(b"\x00" * 64)
+    edit_record(old, versions={**json.loads(old.read_text())["versions"], "rnnbench": "0.0.1"})
     foreign = json.loads(record_paths(out)[2].read_text())
     variant = foreign["spec"]["variant"]["name"]
     foreign["key"] = "f" * 20
@@ -462,7 +463,9 @@ def test_check_reports_damaged_and_foreign_records_and_changes_nothing(out):
         f"damaged: results/tiny/runs/{damaged.name}: not JSON (Expecting value: line 1 column 1 (char 0)); "
         "--move-damaged moves it aside",
         f"foreign: results/tiny/runs/{'f' * 20}.json: {variant} T=5 seed=7: not a run of the stored suite",
-        "results/tiny: 2 problems",
+        f"other version: results/tiny: 1 record made by rnnbench 0.0.1 (this is {this_version()}); "
+        "`rnnbench run --rerun-other-versions` trains them again",
+        "results/tiny: 3 problems",
     ]
     assert snapshot(out) == before  # check changes nothing
 
@@ -471,9 +474,17 @@ def test_check_reports_damaged_and_foreign_records_and_changes_nothing(out):
     assert [p.read_bytes() for p in set_aside(out)] == [b"\x00" * 64]
     assert "moved to results/tiny/damaged/" in moved.stdout
 
-    rerun = cli("run", "../tiny.toml", "--out", ".", "--quiet", cwd=out)
+    report = cli("report", "results/tiny", "--out", ".", cwd=out)
+    assert report.exit_code == 0, report.stderr
+    assert "made by 2 versions of rnnbench" in report.stderr
+    page = (out / "reports" / "tiny" / "index.html").read_text()
+    assert 'id="versions"' in page and "0.0.1 (1 run)" in page and f"{this_version()} (2 runs)" in page
+
+    rerun = cli("run", "../tiny.toml", "--out", ".", "--quiet", "--rerun-other-versions", cwd=out)
     assert rerun.exit_code == 0, rerun.stderr
-    assert "ran 1 of 4 runs (ok 1," in rerun.stdout  # the one set aside
+    assert "ran 2 of 4 runs (ok 2," in rerun.stdout  # the one set aside and the one of 0.0.1
+    assert json.loads(old.read_text())["versions"]["rnnbench"] == this_version()
+    assert 'id="versions"' not in (out / "reports" / "tiny" / "index.html").read_text()
     last = cli("check", "results/tiny", cwd=out)
     assert last.exit_code == 1
     assert [line.split(":")[0] for line in last.stdout.splitlines()[1:-1]] == ["foreign"]

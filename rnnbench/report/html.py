@@ -30,7 +30,7 @@ from rnnbench.report.analysis import (
 from rnnbench.report.asv_history import read_asv_results
 from rnnbench.report.export import format_ref
 from rnnbench.report.stats import CURVE_RESAMPLES, LEVEL, MIN_SEEDS, Interval
-from rnnbench.results import STATUSES
+from rnnbench.results import STATUSES, versions_made_by
 from rnnbench.spec import SuiteSpec
 from rnnbench.store import Store
 from rnnbench.tuning import SELECTION_RULE, tuning_cost
@@ -181,7 +181,8 @@ def build_report(
     ``asv_results`` is asv's results directory (default: ``.asv/results`` under
     the current directory); the timing-history figure is drawn when it holds
     timing results and left out otherwise. The page says which runs it left
-    out because their records could not be read.
+    out because their records could not be read, and which versions of
+    rnnbench made the runs when they are not all one.
     """
     store = Store.of(results_dir)
     suite = store.load_suite()
@@ -230,6 +231,7 @@ def build_report(
         figures=shown,
         tuning=_tuning_context(suite, selections, results, tuning_shown),
         left_out=[str(d) for d in store.unread([*trials, *results])],
+        made_by=versions_made_by([*trials, *results]),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
     )
     index = out / "index.html"
