@@ -4,7 +4,8 @@
 
 For every (variant, length) of a suite's ``[paper]`` version, one probe of
 the run as configured there (its hidden size, batch, length, cell and
-remedies; the learning rate does not change the cost of a step) trains 60
+remedies, at a learning rate of 1e-6 so that no probe diverges: the rate does
+not change the cost of a step) trains 60
 steps in this process with one BLAS thread, as a worker does, and records
 when each step ends. The steps from 20 to 60 give the time of a step; what
 comes before the first step (building the task and the model, the first
@@ -41,12 +42,18 @@ PROBE_STEPS = 60
 
 def run_cost(run: RunSpec, registry) -> float:
     """Estimated wall seconds of one full run of ``run``, from one probe."""
-    short = run.model_copy(update={"train": run.train.model_copy(update={"steps": PROBE_STEPS,
-                                                                      "log_every": PROBE_STEPS})})
+    # a tiny learning rate, so that no probe diverges before its last step (a step
+    # costs the same at any rate)
+    short = run.model_copy(update={
+        "train": run.train.model_copy(update={"steps": PROBE_STEPS, "log_every": PROBE_STEPS}),
+        "variant": run.variant.model_copy(update={"learning_rate": 1e-6}),
+    })
     ends: dict[int, float] = {}
     started = time.perf_counter()
     train(short, registry, on_step=lambda n: ends.__setitem__(n, time.perf_counter()))
     finished = time.perf_counter()
+    if PROBE_STEPS not in ends:  # it diverges at any rate (a linear RNN that explodes): it costs its setup
+        return finished - started
     step = (ends[PROBE_STEPS] - ends[20]) / (PROBE_STEPS - 20)
     fixed = ends[1] - started - step
     evaluation = finished - ends[PROBE_STEPS]

@@ -29,7 +29,7 @@ from rnnbench.results import RECORD_FORMAT, STATUSES, RunResult, versions_made_b
 from rnnbench.executors import ExecutorUnavailable, check_available, resolve
 from rnnbench.runner import FAILED, Progress, run_suite, this_version
 from rnnbench.tuning import planned_runs, tuning_cost
-from rnnbench.spec import RunSpec, SpecError, SuiteSpec, json_schema, load_suite
+from rnnbench.spec import SCALES, RunSpec, SpecError, SuiteSpec, json_schema, load_suite
 from rnnbench.store import DAMAGED_DIR, Audit, Store, StoreError, find_result_dirs
 
 
@@ -215,13 +215,18 @@ class _BarProgress(Progress):
     metavar="SECONDS", help="Per-run time limit; a run over it is stored with status timeout.",
 )
 @click.option("--fast", is_flag=True,
-              help="Run the suite's quick version (its [fast] settings), stored as <name>-fast.")
+              help="Run the suite's quick version (its [fast] settings), stored as <name>-fast; "
+                   "the same as --scale fast.")
+@click.option("--scale", type=click.Choice(SCALES), default=None,
+              help="Run the suite at another size: fast (its [fast] settings) or paper (its [paper] "
+                   "settings: the papers' lengths and budgets, hours of CPU, for a cluster); stored "
+                   "as <name>-<scale>.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @plugin_option
 def run(
     suite: str, out: Path, rerun: bool, rerun_other_versions: bool, retry_failed: bool, executor: str | None,
-    jobs: int | None, scheduler: str | None, timeout_s: float | None, fast: bool, quiet: bool,
-    plugins: tuple[str, ...],
+    jobs: int | None, scheduler: str | None, timeout_s: float | None, fast: bool, scale: str | None,
+    quiet: bool, plugins: tuple[str, ...],
 ) -> None:
     """Run a suite and write its report.
 
@@ -238,11 +243,14 @@ def run(
         raise InputError("--rerun and --retry-failed: choose one (--rerun runs everything again)")
     registry = _registry(plugins)
     spec = _load(suite, registry)
-    if fast:
+    if fast and scale not in (None, "fast"):
+        raise InputError(f"--fast and --scale {scale}: choose one")
+    scale = "fast" if fast else scale
+    if scale is not None:
         try:
-            spec = spec.fast_version()
+            spec = spec.scaled(scale)
         except ValueError as exc:
-            raise InputError(str(exc)) from None
+            raise InputError(str(exc).splitlines()[0]) from None
     try:
         execution = resolve(spec.execution, executor, jobs, scheduler, timeout_s)
         check_available(execution)
@@ -344,16 +352,23 @@ def list_suites() -> None:
         spec = builtin_suites.load(name)
         runs = sum(planned_runs(spec))
         first = spec.description.split(". ")[0].rstrip(".")
-        fast = ", --fast" if spec.fast else ""
-        click.echo(f"{name:<14} {runs:>3} runs{fast:<8}  {first}.")
+        scales = "".join(f", --scale {s}" for s in SCALES if getattr(spec, s) is not None)
+        click.echo(f"{name:<14} {runs:>3} runs{scales:<30}  {first}.")
 
 
 @main.command()
 @click.argument("suite")
+@click.option("--scale", type=click.Choice(SCALES), default=None,
+              help="Check the suite at this size (its [fast] or [paper] settings) and count its runs.")
 @plugin_option
-def validate(suite: str, plugins: tuple[str, ...]) -> None:
-    """Check a suite file (or built-in suite name) without running it."""
+def validate(suite: str, scale: str | None, plugins: tuple[str, ...]) -> None:
+    """Check a suite file (or built-in suite name) without running it, and count its runs."""
     spec = _load(suite, _registry(plugins))
+    if scale is not None:
+        try:
+            spec = spec.scaled(scale)
+        except ValueError as exc:
+            raise InputError(str(exc).splitlines()[0]) from None
     trials, evaluations = planned_runs(spec)
     click.echo(
         f"{suite}: ok: suite '{spec.name}', {len(spec.variants)} variants x "

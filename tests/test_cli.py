@@ -192,7 +192,13 @@ def test_suites_lists_the_builtins_and_init_writes_one_out(tmp_path):
     assert listed.returncode == 0
     names = [line.split()[0] for line in listed.stdout.splitlines()]
     assert {"default", "vanishing", "clipping", "gates", "irnn", "layernorm_l2", "copy_memory"} <= set(names)
-    assert "--fast" in next(l for l in listed.stdout.splitlines() if l.startswith("gates"))
+    gates = next(l for l in listed.stdout.splitlines() if l.startswith("gates"))
+    assert "--scale fast" in gates and "--scale paper" in gates
+    paper = rnnbench("validate", "gates", "--scale", "paper", cwd=tmp_path)
+    assert paper.returncode == 0, paper.stderr
+    assert "suite 'gates-paper', 3 variants x 3 lengths x 5 seeds = 45 runs, after 72 tuning runs" in paper.stdout
+    both = rnnbench("run", "gates", "--fast", "--scale", "paper", cwd=tmp_path)
+    assert both.returncode == 2 and "--fast and --scale paper: choose one" in both.stderr
     done = rnnbench("init", "g.toml", "--suite", "gates", cwd=tmp_path)
     assert done.returncode == 0 and "[[findings]]" in (tmp_path / "g.toml").read_text()
     unknown = rnnbench("init", "x.toml", "--suite", "nope", cwd=tmp_path)
