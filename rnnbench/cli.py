@@ -30,7 +30,7 @@ from rnnbench.executors import ExecutorUnavailable, check_available, resolve
 from rnnbench.runner import FAILED, Progress, run_suite, this_version
 from rnnbench.tuning import planned_runs, tuning_cost
 from rnnbench.spec import SCALES, RunSpec, SpecError, SuiteSpec, json_schema, load_suite
-from rnnbench.store import DAMAGED_DIR, Audit, Store, StoreError, find_result_dirs
+from rnnbench.store import DAMAGED_DIR, Audit, Contents, Store, StoreError, find_result_dirs
 
 
 
@@ -52,10 +52,14 @@ def _warn(line: str) -> None:
     click.echo(f"warning: {line}", err=True)
 
 
-def _echo_left_out(store: Store, what: str) -> None:
+def _echo_left_out(store: Store, what: str, runs: list[RunResult] | None = None) -> None:
     """Say how many runs ``what`` (the report, the export) left out because
-    their records cannot be read (each was named as it was met)."""
-    n = len(store.unread([*store.trials(), *store.results()]))
+    their records cannot be read (each was named as it was met); ``runs``: the
+    tuning and evaluation runs read, if the caller has them already."""
+    if runs is None:
+        contents = store.contents()
+        runs = [*contents.trials, *contents.results]
+    n = len(store.unread(runs))
     if n:
         _warn(f"{store.root}: {what} leaves out {n} run{'s' if n != 1 else ''} whose record cannot be "
               "read (named above)")
@@ -273,13 +277,14 @@ def run(
         index = build_report(store, out / "reports")
     except StoreError as exc:
         raise InputError(str(exc)) from None
-    results = store.results()
-    _echo_left_out(store, "the report")
-    _echo_versions(store, [*store.trials(), *results])
+    contents = store.contents()
+    results, every = contents.results, [*contents.trials, *contents.results]
+    _echo_left_out(store, "the report", every)
+    _echo_versions(store, every)
     if spec.tuning is not None:
-        _echo_tuning(spec, store)
+        _echo_tuning(spec, contents)
     _echo_verdict_table(spec, results)
-    for verdict in check_findings(spec, results, store.trials()):
+    for verdict in check_findings(spec, results, contents.trials):
         click.echo(f"finding, T={verdict.seq_len}: {verdict.headline}: {verdict.finding.claim} "
                    f"({verdict.detail})")
     failed = [r for r in results if r.status in FAILED]
@@ -321,15 +326,15 @@ def _echo_phase(label: str, summary, what: str) -> None:
                f"{summary.skipped} already stored were skipped")
 
 
-def _echo_tuning(spec: SuiteSpec, store: Store) -> None:
+def _echo_tuning(spec: SuiteSpec, contents: Contents) -> None:
     """What tuning chose, how many trials diverged, and what it cost."""
-    cost = tuning_cost(store.selections(), store.results())
+    cost = tuning_cost(contents.selections, contents.results)
     click.echo(
         f"tuning: budget {spec.tuning.budget} trials per variant and length x "
         f"{len(spec.tuning.seeds)} tuning seed(s): {cost.trial_runs} trial runs, "
         f"{cost.trial_diverged} diverged, {cost.trial_failed} failed"
     )
-    for sel in store.selections():
+    for sel in contents.selections:
         if sel.chosen is None:
             click.echo(f"  T={sel.seq_len} {sel.variant}: not selected yet (trials missing)")
             continue
@@ -404,8 +409,10 @@ def report(results_dir: Path, out: Path) -> None:
         store = Store(directory, warn=_warn)
         try:
             click.echo(f"report: {build_report(store, out / 'reports')}")
-            _echo_left_out(store, "the report")
-            _echo_versions(store, [*store.trials(), *store.results()])
+            contents = store.contents()
+            every = [*contents.trials, *contents.results]
+            _echo_left_out(store, "the report", every)
+            _echo_versions(store, every)
         except StoreError as exc:
             errors.append(str(exc))
     if errors:

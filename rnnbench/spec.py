@@ -356,8 +356,6 @@ class ScaleSpec(_Strict):
     tuning: TuningSpec | None = Field(None, description="Another tuning protocol, replacing the suite's.")
 
 
-FastSpec = ScaleSpec  # the name of the [fast] table's model before [paper] joined it
-
 
 class SuiteSpec(_Strict):
     """A benchmark: one task, swept over sequence lengths, variants and seeds."""

@@ -67,6 +67,16 @@ DAMAGED_DIR = "damaged"
 Read = TypeVar("Read")
 
 
+
+@dataclasses.dataclass(frozen=True)
+class Contents:
+    """What a results directory holds, read once (``Store.contents``)."""
+
+    suite: SuiteSpec
+    trials: list[RunResult]  # tuning runs, in search order
+    selections: list[tuning.Selection]  # what they select; empty without tuning
+    results: list[RunResult]  # evaluation runs, in grid order
+
 class StoreError(Exception):
     """A results directory that cannot be read as one, or written into."""
 
@@ -375,14 +385,20 @@ class Store:
 
     def selections(self) -> list[tuning.Selection]:
         """What the stored tuning runs select (empty for a suite without tuning)."""
-        suite = self.load_suite()
-        return tuning.select(suite, self.load_runs(tuning.trial_runs(suite)))
+        return tuning.select(self.load_suite(), self.trials())
 
     def results(self) -> list[RunResult]:
         """Every stored evaluation run of the suite (for a tuned suite, those of
         the configurations its stored trials select), in grid order."""
+        return self.contents().results
+
+    def contents(self) -> Contents:
+        """The suite, its stored tuning runs, what they select and its stored
+        evaluation runs, each record read once: for a verb that needs them all."""
         suite = self.load_suite()
-        return self.load_runs(tuning.evaluation_runs(suite, self.selections()))
+        trials = self.load_runs(tuning.trial_runs(suite))
+        selections = tuning.select(suite, trials)
+        return Contents(suite, trials, selections, self.load_runs(tuning.evaluation_runs(suite, selections)))
 
     def planned(self, suite: SuiteSpec, records: dict[str, RunResult]) -> set[str]:
         """The keys ``suite`` plans, given its readable ``records``: its tuning

@@ -248,9 +248,8 @@ def curve_rows(suite_name: str, r: RunResult, columns: Sequence[str]) -> list[di
 def tables(results_dir: str | Path | Store) -> dict[str, tuple[list[str], list[dict]]]:
     """The two tables of the suite stored in ``results_dir`` (a directory, or a
     Store to read it through): {"runs": (columns, rows), "curves": (columns, rows)}."""
-    store = Store.of(results_dir)
-    suite = store.load_suite()
-    results = store.trials() + store.results()
+    contents = Store.of(results_dir).contents()
+    suite, results = contents.suite, contents.trials + contents.results
     runs, curves = run_columns(results), curve_columns(results)
     return {
         "runs": (runs, [run_row(suite.name, r, runs) for r in results]),

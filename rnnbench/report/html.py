@@ -185,9 +185,8 @@ def build_report(
     rnnbench made the runs when they are not all one.
     """
     store = Store.of(results_dir)
-    suite = store.load_suite()
-    results = store.results()
-    trials = store.trials()
+    contents = store.contents()
+    suite, results, trials, selections = contents.suite, contents.results, contents.trials, contents.selections
     out = Path(reports_root) / suite.name
     out.mkdir(parents=True, exist_ok=True)
     rows = summarise(suite, results)
@@ -202,7 +201,6 @@ def build_report(
             "timing": figures.timing_figure(suite, results),
         }
     built["asv"] = figures.asv_figure(read_asv_results(asv_results))
-    selections = store.selections()
     tuning_shown = _save_tuning_figure(suite, selections, out)
     shown = []
     for key, info in FIGURES.items():

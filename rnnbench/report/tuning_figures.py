@@ -27,6 +27,7 @@ from rnnbench.report import figures
 from rnnbench.report.stats import mean
 from rnnbench.spec import SearchDim, SuiteSpec
 from rnnbench.tuning import Selection, TrialScore, TuningCost, run_value, space
+from rnnbench.tuning import goal as selection_goal
 
 ROBUST_FACTOR = 2.0
 ROBUSTNESS_RULE = (
@@ -283,7 +284,7 @@ def tuning_caption(suite: SuiteSpec) -> str:
     )
     if suite.tuning.metric == "validation_loss":
         text += " Dashed grey: the input-blind baseline."
-    if (suite.tuning.goal or ("min" if suite.tuning.metric == "validation_loss" else "max")) == "min":
+    if selection_goal(suite) == "min":
         text += (
             f" The y axis stops at {CEILING_SPAN:g} times the best value or {CEILING_BASELINE:g} "
             "times the baseline, whichever is higher; a triangle at the top edge marks a score "
@@ -356,7 +357,7 @@ def protocol(suite: SuiteSpec) -> Protocol:
         for v in suite.variants
         if [d.model_dump() for d in space(suite, v)] != suite_dims
     ]
-    goal = tuning.goal or ("min" if tuning.metric == "validation_loss" else "max")
+    direction = selection_goal(suite)
     return Protocol(
         budget=tuning.budget,
         method=method,
@@ -365,7 +366,7 @@ def protocol(suite: SuiteSpec) -> Protocol:
         tuning_seeds=list(tuning.seeds),
         evaluation_seeds=list(suite.seeds),
         metric=tuning.metric,
-        direction="lower is better" if goal == "min" else "higher is better",
+        direction="lower is better" if direction == "min" else "higher is better",
         validation_size=suite.train.validation_size,
         test_size=suite.train.test_size,
     )
