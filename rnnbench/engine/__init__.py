@@ -1,2 +1,3 @@
-"""The numpy maths: activations, the vanilla recursion and its BPTT, losses,
-the network (cell + linear read-out + loss), gradient checking. No files, no plugins."""
+"""The numpy maths: activations, the cells' recursions and their BPTT (textbook.py
+one line per formula; vanilla.py, lstm.py, gru.py the fast path), losses, the
+network (cell + linear read-out + loss), gradient checking. No files, no plugins."""

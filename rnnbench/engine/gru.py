@@ -1,4 +1,9 @@
-"""The gated recurrent unit and its backpropagation through time.
+"""The gated recurrent unit and its backpropagation through time: the fast path.
+
+The same maths one line per formula, without the speed work, is
+:func:`rnnbench.engine.textbook.gru_forward` and ``gru_backward``; the tests
+hold the two equal to round-off, and without numba the cell runs those
+(:mod:`rnnbench.engine.fast`).
 
 The GRU of Cho et al. 2014 ("Learning Phrase Representations using RNN
 Encoder-Decoder for Statistical Machine Translation", section 2.3, eqs. 5-8) in
@@ -58,6 +63,7 @@ import dataclasses
 
 import numpy as np
 
+from rnnbench.engine import fast, textbook
 from rnnbench.engine.bptt import cut_before, loss_at
 from rnnbench.engine.columns import column_state, column_weights, matmul_blocks, row_blocks, rows
 from rnnbench.engine.step_products import StepProducts
@@ -82,7 +88,9 @@ class GRUCache:
 
 
 def forward(W_hx, W_hh, b_h, x, gates: TransformChain, candidate: TransformChain, params,
-            h0=None) -> GRUCache:
+            h0=None):
+    if not fast.enabled():  # no numba: the textbook recursion, and its BPTT below
+        return textbook.gru_forward(W_hx, W_hh, b_h, x, gates, candidate, params, h0)
     from rnnbench.engine import gru_kernels as kernels  # numba, imported when first needed
 
     T, B, I = x.shape
@@ -132,6 +140,8 @@ def backward(W_hh, cache: GRUCache, d, gates: TransformChain, candidate: Transfo
     """Return (dW_hx, dW_hh, db_h) and g, with g[t-1] = dL/dh_t, t = 1..T, (T, B, H) like ``d``.
 
     The transforms' parameter gradients are added to ``grads``."""
+    if isinstance(cache, textbook.GRUSteps):
+        return textbook.gru_backward(W_hh, cache, d, gates, candidate, params, grads, truncate)
     from rnnbench.engine import gru_kernels as kernels  # numba, imported when first needed
 
     rz, n, s, sr = cache.rz, cache.n, cache.s, cache.sr

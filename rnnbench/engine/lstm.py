@@ -1,4 +1,9 @@
-"""The LSTM cell with forget gate and its backpropagation through time.
+"""The LSTM cell with forget gate and its backpropagation through time: the fast path.
+
+The same maths one line per formula, without the speed work, is
+:func:`rnnbench.engine.textbook.lstm_forward` and ``lstm_backward``; the tests
+hold the two equal to round-off, and without numba the cell runs those
+(:mod:`rnnbench.engine.fast`).
 
 Hochreiter & Schmidhuber 1997, "Long Short-Term Memory" (the memory cell and
 its constant error carousel), with the forget gate of Gers, Schmidhuber &
@@ -55,6 +60,7 @@ import dataclasses
 
 import numpy as np
 
+from rnnbench.engine import fast, textbook
 from rnnbench.engine.bptt import cut_before, loss_at
 from rnnbench.engine.columns import column_state, column_weights, matmul_blocks, row_blocks, rows
 from rnnbench.engine.step_products import StepProducts
@@ -90,7 +96,9 @@ class LSTMCache:
         return rows(self.c_col)
 
 
-def forward(W_hx, W_hh, b_h, x, chain: TransformChain, params, h0=None, c0=None) -> LSTMCache:
+def forward(W_hx, W_hh, b_h, x, chain: TransformChain, params, h0=None, c0=None):
+    if not fast.enabled():  # no numba: the textbook recursion, and its BPTT below
+        return textbook.lstm_forward(W_hx, W_hh, b_h, x, chain, params, h0, c0)
     from rnnbench.engine import lstm_kernels as kernels  # numba, imported when first needed
 
     T, B, I = x.shape
@@ -136,6 +144,8 @@ def backward(W_hh, cache: LSTMCache, d, chain: TransformChain, params, grads, tr
     each (T, B, H) like ``d``.
 
     The transforms' parameter gradients are added to ``grads``."""
+    if isinstance(cache, textbook.LSTMSteps):
+        return textbook.lstm_backward(W_hh, cache, d, chain, params, grads, truncate)
     from rnnbench.engine import lstm_kernels as kernels  # numba, imported when first needed
 
     gates, c, tanh_c, s = cache.gates, cache.c_col, cache.tanh_c, cache.s

@@ -1,4 +1,9 @@
-"""The vanilla recurrent cell and its backpropagation through time.
+"""The vanilla recurrent cell and its backpropagation through time: the fast path.
+
+The same maths one line per formula, without the speed work, is
+:func:`rnnbench.engine.textbook.vanilla_forward` and ``vanilla_backward``; the
+tests hold the two equal to round-off, and without numba the cell runs those
+(:mod:`rnnbench.engine.fast`).
 
 Forward, t = 1..T, from h_0 (zero unless given; arrays are indexed from 0:
 ``h[t]`` is h_t, ``a[t-1]`` is a_t):
@@ -29,6 +34,7 @@ import dataclasses
 
 import numpy as np
 
+from rnnbench.engine import fast, textbook
 from rnnbench.engine.activations import Activation
 from rnnbench.engine.bptt import cut_before, loss_at
 from rnnbench.engine.columns import column_state, column_weights, matmul_blocks, row_blocks, rows
@@ -50,7 +56,9 @@ class VanillaCache:
         return rows(self.s[:, I : I + self.z_col.shape[1]])
 
 
-def forward(W_hx, W_hh, b_h, x, f: Activation, chain: TransformChain, params, h0=None) -> VanillaCache:
+def forward(W_hx, W_hh, b_h, x, f: Activation, chain: TransformChain, params, h0=None):
+    if not fast.enabled():  # no numba: the textbook recursion, and its BPTT below
+        return textbook.vanilla_forward(W_hx, W_hh, b_h, x, f, chain, params, h0)
     dtype = W_hh.dtype
     T, B, I = x.shape
     H = W_hh.shape[0]
@@ -79,6 +87,8 @@ def backward(W_hh, cache: VanillaCache, d, f: Activation, chain: TransformChain,
     """Return (dW_hx, dW_hh, db_h) and g, with g[t-1] = dL/dh_t, t = 1..T, (T, B, H) like ``d``.
 
     The transforms' parameter gradients are added to ``grads``."""
+    if isinstance(cache, textbook.VanillaSteps):
+        return textbook.vanilla_backward(W_hh, cache, d, f, chain, params, grads, truncate)
     z, s = cache.z_col, cache.s
     T, H, B = z.shape
     I = s.shape[1] - H - 1
