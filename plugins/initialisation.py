@@ -10,6 +10,13 @@ where an identity block means nothing in particular.
 orthogonal_init (Saxe, McClelland & Ganguli 2014; Henaff et al. 2016): each
 H x H block of W_hh (one per gate) is a random orthogonal matrix times
 ``scale``, so all its singular values equal ``scale``: ||W_hh^k v|| = scale^k ||v||.
+
+chrono_init (Tallec & Ollivier 2018, "Can Recurrent Neural Networks Warp
+Time?", ICLR, section 4): an LSTM whose forget gate sits at sigma(b_f) keeps its
+cell state for about 1 / (1 - sigma(b_f)) ~ exp(b_f) steps. To spread those
+memory times over the dependencies the task has, 1 to ``t_max`` steps, each
+unit draws b_f = log(u), u ~ U(1, t_max - 1), and the input gate's bias is
+b_i = -b_f, so a unit that remembers long also writes little.
 """
 
 from __future__ import annotations
@@ -68,6 +75,35 @@ class OrthogonalInit(Remedy):
         return params
 
 
+class ChronoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    t_max: float = Field(gt=2, description="The longest dependency expected, in steps (e.g. the sequence length).")
+
+
+class ChronoInit(Remedy):
+    """Chrono initialisation of the LSTM's gate biases: b_f = log U(1, t_max - 1), b_i = -b_f."""
+
+    name = "chrono_init"
+    Params = ChronoParams
+
+    def check(self, config):
+        if config.cell != "lstm":
+            raise ValueError(
+                f"chrono initialisation sets the LSTM's forget- and input-gate biases; cell "
+                f"'{config.cell}' has no such gates"
+            )
+
+    def initialise(self, params, config, rng):
+        H = config.hidden_size
+        b_f = np.log(rng.uniform(1.0, self.params.t_max - 1.0, size=H))
+        b_h = params["b_h"].copy()
+        b_h[:H] = -b_f          # input gate i (the LSTM stacks i, f, g, o)
+        b_h[H : 2 * H] = b_f    # forget gate f
+        params["b_h"] = b_h.astype(config.dtype)
+        return params
+
+
 @hookimpl
 def rnnbench_register_remedies():
-    return [IdentityInit, OrthogonalInit]
+    return [IdentityInit, OrthogonalInit, ChronoInit]

@@ -310,8 +310,10 @@ class FindingSpec(_Strict):
     ``trials_diverged_fraction`` (of a tuned suite: the share of the variant's
     trial runs, over its whole budget and tuning seeds, that diverged),
     ``recurrent_norm_final`` (mean ||W_hh||_2 at the end), ``loss_over_baseline``
-    (final test loss / the input-blind baseline), or the name of a task metric
-    (its mean final value).
+    (final test loss / the input-blind baseline), ``steps_to_solve`` (the first
+    logged step at which the task was solved; a run that never solved counts as
+    its whole budget of steps), or the name of a task metric (its mean final
+    value).
     """
 
     claim: str = Field(min_length=1, description="The finding, in a sentence.")
@@ -326,6 +328,11 @@ class FindingSpec(_Strict):
         description="Also require the claim at every trial of the variant's tuning budget, on "
         "the tuning seeds' runs: set it on every claim that a variant fails.",
     )
+
+    @property
+    def bound(self) -> float | str:
+        """The number or the variant's name the measure is compared with."""
+        return self.below if self.below is not None else self.above
 
     @model_validator(mode="after")
     def _one_bound(self):
@@ -353,6 +360,8 @@ class ScaleSpec(_Strict):
     test_size: PositiveInt | None = None
     validation_size: PositiveInt | None = None
     hidden_size: PositiveInt | None = Field(None, description="Every variant's hidden size.")
+    variants: list[str] | None = Field(
+        None, description="Only these variants, by name; findings about the others are left out.")
     tuning: TuningSpec | None = Field(None, description="Another tuning protocol, replacing the suite's.")
 
 
@@ -426,8 +435,8 @@ class SuiteSpec(_Strict):
 
     def scaled(self, scale: str) -> SuiteSpec:
         """The suite with the overrides of its ``[fast]`` or ``[paper]`` table
-        applied, named ``<name>-<scale>``. Findings at a length the scaled suite
-        does not run are left out. ValueError if the suite has no such table."""
+        applied, named ``<name>-<scale>``. Findings at a length or about a
+        variant the scaled suite does not run are left out. ValueError if the suite has no such table."""
         over = getattr(self, scale) if scale in SCALES else None
         if over is None:
             raise ValueError(f"suite '{self.name}' has no {scale} version")
@@ -438,6 +447,12 @@ class SuiteSpec(_Strict):
         })
         seq_lens = over.seq_lens or self.seq_lens
         variants = self.variants
+        if over.variants is not None:
+            unknown = sorted(set(over.variants) - {v.name for v in variants})
+            if unknown:
+                raise ValueError(f"{scale}.variants: no variant named '{unknown[0]}'")
+            variants = [v for v in variants if v.name in over.variants]
+        kept = {v.name for v in variants}
         if over.hidden_size:
             variants = [v.model_copy(update={"hidden_size": over.hidden_size}) for v in variants]
         sized = self.model_copy(
@@ -447,7 +462,11 @@ class SuiteSpec(_Strict):
                 "seeds": over.seeds or self.seeds,
                 "train": train,
                 "variants": variants,
-                "findings": [f for f in self.findings if f.seq_len is None or f.seq_len in seq_lens],
+                "findings": [
+                    f for f in self.findings
+                    if (f.seq_len is None or f.seq_len in seq_lens) and f.variant in kept
+                    and not (isinstance(f.bound, str) and f.bound not in kept)
+                ],
                 "fast": None,
                 "paper": None,
                 "tuning": self._scaled_tuning(over.tuning),

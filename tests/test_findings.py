@@ -81,6 +81,21 @@ def test_fast_version_overrides_and_renames(small_suite_data):
     assert fast.train.batch_size == small_suite_data["train"]["batch_size"]
 
 
+def test_a_scaled_version_may_keep_some_variants_and_the_findings_about_them(small_suite_data):
+    small_suite_data["findings"] = [
+        {"claim": "a", "variant": "tanh", "measure": "final_test_loss", "below": 1.0},
+        {"claim": "b", "variant": "tanh + clip", "measure": "final_test_loss", "below": 1.0},
+        {"claim": "c", "variant": "tanh", "measure": "final_test_loss", "below": "tanh + clip"},
+    ]
+    small_suite_data["fast"] = {"variants": ["tanh"]}
+    fast = parse_suite(small_suite_data, REGISTRY).fast_version()
+    assert [v.name for v in fast.variants] == ["tanh"]
+    assert [f.claim for f in fast.findings] == ["a"]
+    small_suite_data["fast"] = {"variants": ["tanh", "nope"]}
+    with pytest.raises(ValueError, match="fast.variants: no variant named 'nope'"):
+        parse_suite(small_suite_data, REGISTRY).fast_version()
+
+
 CLAIMS = [
     {"claim": "clip is better", "variant": "tanh + clip", "measure": "final_test_loss", "below": "tanh"},
     {"claim": "clip beats the baseline", "variant": "tanh + clip", "measure": "loss_over_baseline",
@@ -205,3 +220,19 @@ def test_the_papers_size_validates_and_expands_to_the_runs_it_says(name):
 def test_a_suite_without_a_scale_says_so(small_suite_data):
     with pytest.raises(ValueError, match="suite 'small' has no paper version"):
         parse_suite(small_suite_data, REGISTRY).scaled("paper")
+
+
+def test_steps_to_solve_counts_a_run_that_never_solved_as_its_whole_budget(small_suite_data):
+    small_suite_data["findings"] = [
+        {"claim": "clip solves sooner", "variant": "tanh + clip", "measure": "steps_to_solve", "below": "tanh"}]
+    suite = parse_suite(small_suite_data, REGISTRY)
+    budget = suite.train.steps
+    solved_at = {"tanh": [None, 4], "tanh + clip": [2, 2]}
+    results = [
+        RunResult(key=r.key(), spec=r, status="ok", final_test_loss=0.1, baseline=0.2,
+                  steps_to_solve=solved_at[r.variant.name][r.seed])
+        for r in suite.runs()
+    ]
+    verdict = check(suite, results)[0]
+    assert verdict.value == 2 and verdict.reference == pytest.approx((budget + 4) / 2)
+    assert verdict.held is True

@@ -24,6 +24,10 @@ def variant(registry=REGISTRY, **fields):
     return VariantSpec.model_validate({"name": "v", "hidden_size": 4, **fields}, context={"registry": registry})
 
 
+def remedy_name(remedy: str | dict) -> str:
+    return remedy if isinstance(remedy, str) else remedy["name"]
+
+
 def accepted_combinations():
     """(cell, activation, remedies) for each single remedy and a few compositions."""
     remedy_lists = [[]] + [[name] for name in REGISTRY.names("remedy")] + [
@@ -32,6 +36,7 @@ def accepted_combinations():
         ["identity_init", "leaky_relu", "l2"],
         ["gru", "layer_norm", "truncated_bptt"],
         ["lstm", "orthogonal_init", "layer_norm", "clip_value"],
+        ["lstm", {"name": "chrono_init", "t_max": 8.0}],
     ]
     combos = []
     for cell in REGISTRY.names("cell"):
@@ -41,7 +46,7 @@ def accepted_combinations():
                     variant(cell=cell, activation=activation, remedies=remedies)
                 except ValidationError:
                     continue
-                combos.append(pytest.param(cell, activation, remedies, id=f"{cell}-{activation}-{'+'.join(remedies) or 'none'}"))
+                combos.append(pytest.param(cell, activation, remedies, id=f"{cell}-{activation}-{'+'.join(map(remedy_name, remedies)) or 'none'}"))
     return combos
 
 
@@ -50,7 +55,7 @@ COMBINATIONS = accepted_combinations()
 
 def test_the_grid_of_combinations_is_not_empty_and_covers_every_remedy():
     assert len(COMBINATIONS) > 20
-    used = {r for p in COMBINATIONS for r in p.values[2]}
+    used = {remedy_name(r) for p in COMBINATIONS for r in p.values[2]}
     assert used == set(REGISTRY.names("remedy"))
     assert {p.values[0] for p in COMBINATIONS} == set(REGISTRY.names("cell"))
 
@@ -153,9 +158,25 @@ def test_identity_and_orthogonal_initialisation(registry, small_suite_data):
         np.testing.assert_allclose(block @ block.T, np.eye(6), atol=1e-6)
 
 
+def test_chrono_initialisation_spreads_the_forget_bias_over_log_1_to_log_t_max(registry, small_suite_data):
+    data = small_suite_data
+    data["variants"] = [{"name": "chrono", "cell": "lstm", "hidden_size": 200,
+                         "remedies": [{"name": "chrono_init", "t_max": 50.0}]}]
+    params = build(parse_suite(data, registry).runs()[0], registry)[1].params
+    H = 200
+    b_i, b_f = params["b_h"][:H].astype(float), params["b_h"][H : 2 * H].astype(float)
+    np.testing.assert_allclose(b_i, -b_f, rtol=1e-6)
+    assert b_f.min() >= 0.0 and b_f.max() <= np.log(49.0) + 1e-6
+    # u = exp(b_f) is uniform on [1, 49]: its mean is 25 and its quartiles lie near 13 and 37
+    u = np.exp(b_f)
+    assert abs(u.mean() - 25.0) < 3.0 and abs(np.median(u) - 25.0) < 5.0
+    assert not params["b_h"][2 * H :].any()  # the g and o gates keep their zero biases
+
+
 @pytest.mark.parametrize(
     "fields, reason",
     [
+        ({"remedies": [{"name": "chrono_init", "t_max": 10.0}]}, "chrono initialisation sets the LSTM's"),
         ({"cell": "lstm", "remedies": ["identity_init"]}, "identity initialisation (IRNN)"),
         ({"cell": "gru", "remedies": ["leaky_relu"]}, "leaky_relu is for the vanilla cell"),
         ({"remedies": ["lstm", "identity_init"]}, "cell 'lstm' uses W_hh for its gates"),

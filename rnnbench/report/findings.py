@@ -28,6 +28,7 @@ from rnnbench.report.analysis import (
     metric_names,
     runs_of,
     success,
+    trained as trained_runs,
 )
 from rnnbench.report.stats import (
     LEVEL,
@@ -112,6 +113,12 @@ def _loss_over_baseline(r: RunResult) -> float | None:
     return loss / base if loss is not None and base else None
 
 
+def _steps_to_solve(r: RunResult) -> int:
+    """The first logged step at which ``r`` solved its task, or its whole
+    training budget (censored: it did not solve within it)."""
+    return r.steps_to_solve if r.steps_to_solve is not None else r.spec.train.steps
+
+
 def _k_hat_over_bound_init(r: RunResult) -> float | None:
     profile = init_profile(r)
     k = k_hat(profile)
@@ -129,7 +136,10 @@ def sample(runs: Sequence[RunResult], name: str, criterion: str | None, metrics:
     ok); a variant with runs but none finished is infinitely bad on the two
     losses. ``k_hat_init``, ``k_hat_final``, ``k_hat_over_bound_init`` (k-hat /
     the run's bound, at initialisation) and ``recurrent_norm_final`` (the last
-    logged ||W_hh||_2) over every run that has the value.
+    logged ||W_hh||_2) over every run that has the value. ``steps_to_solve``
+    (the first logged step at which the task's main criterion held) over the
+    trained runs (every status but error); a run that never solved counts as
+    its whole training budget, a lower bound on its true value.
     """
     if name == "success_rate":
         solved, trained = success(runs, criterion)
@@ -148,6 +158,8 @@ def sample(runs: Sequence[RunResult], name: str, criterion: str | None, metrics:
         per_run = [k_hat(final_profile(r)) for r in runs]
     elif name == "k_hat_over_bound_init":
         per_run = [_k_hat_over_bound_init(r) for r in runs]
+    elif name == "steps_to_solve":
+        per_run = [_steps_to_solve(r) for r in trained_runs(runs)]
     elif name == "recurrent_norm_final":
         per_run = [r.curves.recurrent_norm[-1] for r in runs if r.curves.recurrent_norm]
     elif name in metrics:
@@ -259,7 +271,7 @@ def check(
 
     verdicts = []
     for finding in suite.findings:
-        bound = finding.below if finding.below is not None else finding.above
+        bound = finding.bound
         word = "below" if finding.below is not None else "above"
         for seq_len in [finding.seq_len] if finding.seq_len else suite.seq_lens:
             mine = sample_of(finding.variant, seq_len, finding.measure)
