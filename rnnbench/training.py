@@ -23,7 +23,7 @@ import numpy as np
 
 from rnnbench.api import Batch, Optimizer, Params, Task
 from rnnbench.engine import memory, numerics
-from rnnbench.engine.network import Network, global_norm
+from rnnbench.engine.network import Network, cast, global_norm
 from rnnbench.plugins import Registry
 from rnnbench.results import Curves, DecayProfile, RunResult
 from rnnbench.spec import RunSpec
@@ -47,12 +47,6 @@ def build(run: RunSpec, registry: Registry) -> tuple[Task, Model, Optimizer]:
 def learning_rate(run: RunSpec) -> float:
     """The variant's own learning rate if it has one, else the suite's."""
     return run.variant.learning_rate or run.train.learning_rate
-
-
-def cast(batch: Batch, dtype) -> Batch:
-    """The batch in the run's dtype; class indices stay integers."""
-    y = batch.y if batch.y.dtype.kind in "iub" else batch.y.astype(dtype)
-    return Batch(batch.x.astype(dtype), y, batch.mask)
 
 
 def _recurrent_spectrum(W: np.ndarray | None) -> tuple[float | None, float | None]:

@@ -36,12 +36,6 @@ def blas_threads(threads: int | None = DEFAULT_THREADS) -> Iterator[None]:
         yield
 
 
-def limit_blas_threads(threads: int = DEFAULT_THREADS) -> None:
-    """Limit BLAS to ``threads`` threads for the rest of the process (a worker
-    process calls this once when it starts)."""
-    threadpool_limits(limits=threads, user_api="blas")
-
-
 def blas_description() -> list[dict]:
     """The BLAS libraries loaded in this process: name, version, threads, kernel."""
     keep = ("internal_api", "version", "num_threads", "architecture", "filepath")

@@ -118,11 +118,15 @@ class Network:
         return self.cell.state_profiles(params, cache, d)
 
 
+def cast(batch: Batch, dtype) -> Batch:
+    """The batch in ``dtype`` (copies); class indices stay integers."""
+    y = batch.y if batch.y.dtype.kind in "iub" else batch.y.astype(dtype)
+    return Batch(batch.x.astype(dtype), y, batch.mask)
+
+
 def _float64(params: Params, batch: Batch) -> tuple[Params, Batch]:
     """Float64 copies of the parameters and of the batch's float arrays."""
-    y = batch.y if batch.y.dtype.kind in "iub" else batch.y.astype(np.float64)
-    return ({k: v.astype(np.float64) for k, v in params.items()},
-            Batch(batch.x.astype(np.float64), y, batch.mask))
+    return {k: v.astype(np.float64) for k, v in params.items()}, cast(batch, np.float64)
 
 
 def global_norm(grads: Params) -> float:
