@@ -85,7 +85,7 @@ def test_a_crashing_plugin_gives_exit_1_and_keeps_the_other_results(tmp_path, ti
     [
         (lambda t: t.replace("seq_lens = [5]", "seq_lens = [0]"), "seq_lens[0]: Input should be greater than 0"),
         (lambda t: t.replace('name = "adding"', 'name = "add"'), "task: unknown task 'add'; known: adding"),
-        (lambda t: t.replace('name = "clip_norm"', 'name = "clip"'), "unknown remedy 'clip'; known: clip_norm"),
+        (lambda t: t.replace('name = "clip_norm"', 'name = "clip"'), "unknown remedy 'clip'; known: chrono_init, clip_norm"),
         (lambda t: t.replace("steps = 12", 'steps = "many"'), "train.steps: Input should be a valid integer"),
         (lambda t: t.replace("seeds = [0, 1]", "seeds = [0, 1"), "invalid TOML"),
         (lambda t: "variants = []\n" + t[: t.index("[[variants]]")], "variants: List should have at least 1 item"),

@@ -23,7 +23,7 @@ def test_without_entry_points_nothing_is_registered():
 
 
 def test_unknown_name_lists_the_known_ones(registry):
-    with pytest.raises(UnknownName, match=r"unknown remedy 'nope'; known: clip_norm"):
+    with pytest.raises(UnknownName, match=r"unknown remedy 'nope'; known: chrono_init, clip_norm"):
         registry.get("remedy", "nope")
 
 

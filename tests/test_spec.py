@@ -54,7 +54,7 @@ def test_key_is_stable_across_a_json_round_trip(small_suite):
         (lambda d: d["task"].update(name="addding"), "task: unknown task 'addding'; known: adding"),
         (
             lambda d: d["variants"][1]["remedies"][0].update(name="clip"),
-            "variants[1].remedies[0]: unknown remedy 'clip'; known: clip_norm",
+            "variants[1].remedies[0]: unknown remedy 'clip'; known: chrono_init, clip_norm",
         ),
         (
             lambda d: d["variants"][1]["remedies"][0].update(threshold=0),
