@@ -2,7 +2,10 @@
 
 The images are the 1797 8x8 digits that scikit-learn ships with its package
 (``sklearn.datasets.load_digits``, no download; they come from the UCI optical
-recognition of handwritten digits data, Alpaydin & Kaynak 1998). Pixel values
+recognition of handwritten digits data, Alpaydin & Kaynak 1998). scikit-learn
+is the optional extra ``digits`` (``pip install 'rnnbench[digits]'``): a suite
+that uses this task without it is refused when it is validated, in one line
+that names the extra. Pixel values
 0..16 are scaled to [0, 1] and fed in row-major order, one per step: 64 steps
 of input size 1, the class read at the last step. This is the small-scale
 analogue of the pixel-by-pixel MNIST of Le, Jaitly & Hinton (2015), "A Simple
@@ -27,21 +30,25 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rnnbench import hookimpl
 from rnnbench.api import Batch, Task
+from rnnbench.extras import installed, missing, require
 
 PIXELS = 64
 CLASSES = 10
 SPLIT_SEED = 19_980_101  # shuffles the images before the split
 PERMUTATION_SEED = 20_150_403  # the fixed pixel order of the permuted variant
+NEEDS = ("the digits task", "scikit-learn", "digits")  # what, the package, the extra that installs it
 
 
 @functools.cache
 def load() -> tuple[np.ndarray, np.ndarray]:
     """All images as (N, 64) pixels in [0, 1] and their (N,) labels, shuffled
-    with the constant ``SPLIT_SEED``. Read-only; loaded once per process."""
+    with the constant ``SPLIT_SEED``. Read-only; loaded once per process.
+    MissingExtra, naming the extra, without scikit-learn."""
+    require("sklearn", *NEEDS)
     from sklearn.datasets import load_digits  # imported here: scikit-learn is slow to import
 
     data = load_digits()
@@ -71,6 +78,14 @@ class DigitsParams(BaseModel):
         0.1, gt=0.0, lt=1.0,
         description="Share of the shuffled images held out as the validation set (tuning selects on it).",
     )
+
+    @model_validator(mode="after")
+    def _images_installed(self):
+        # checked when a suite naming the task is validated, so that the suite is refused
+        # before anything runs (without importing scikit-learn, which is slow to import)
+        if not installed("sklearn"):
+            raise ValueError(missing(*NEEDS))
+        return self
 
 
 class SequentialDigits(Task):

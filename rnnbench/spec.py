@@ -87,9 +87,8 @@ class PluginRef(BaseModel):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise ValueError(
-                f"{self.kind} '{self.name}': {where + ': ' if where else ''}{first['msg']}"
-            ) from None
+            message = first["msg"].removeprefix("Value error, ")  # a check of the plugin's own
+            raise ValueError(f"{self.kind} '{self.name}': {where + ': ' if where else ''}{message}") from None
         return type(self).model_construct(name=self.name, **params.model_dump(mode="json"))
 
 
