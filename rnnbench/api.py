@@ -1,4 +1,5 @@
-"""The base classes a plugin derives from: Task, Cell, Remedy, Optimizer.
+"""The base classes a plugin derives from: Task, Cell, Remedy, Optimizer; and
+ReportSection, what a plugin's ``rnnbench_report_section`` hook returns.
 
 Each has a class attribute ``name`` (how a suite selects it) and a pydantic
 model ``Params`` for the parameters a suite may give it (none by default).
@@ -280,3 +281,19 @@ class Optimizer:
 
     def step(self, weights: Params, grads: Params) -> None:
         raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportSection:
+    """A section a plugin adds to a suite's report (``rnnbench_report_section``).
+
+    ``title`` is its heading; ``text`` a paragraph under it; ``figure`` a
+    matplotlib ``Figure`` or the bytes of a PNG image, drawn under the
+    paragraph with ``alt`` as its text alternative. ``text`` and ``figure``
+    may each be left out. Every string is shown as text, escaped.
+    """
+
+    title: str
+    text: str = ""
+    figure: object = None  # a matplotlib Figure, PNG bytes, or None
+    alt: str = ""

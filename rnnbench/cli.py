@@ -6,7 +6,8 @@ other-version records); 2 bad input (suite file, plugin name, paths, executor
 options, a results directory another sweep of the suite is using, or one whose
 suite.json cannot be read or is another suite's), one line per problem. A
 damaged record is not bad input: it is named in a ``warning:`` line, moved
-aside and treated as missing.
+aside and treated as missing. Neither is a plugin hook that fails: it is named
+in a ``warning:`` line and the run or report goes on without it.
 """
 
 from __future__ import annotations
@@ -265,7 +266,7 @@ def run(
         summary = run_suite(
             spec, store, registry, progress=_BarProgress(quiet), rerun=rerun,
             retry_failed=retry_failed, execution=execution, plugins=plugins,
-            rerun_other_versions=rerun_other_versions,
+            rerun_other_versions=rerun_other_versions, warn=_warn,
         )
     except StoreError as exc:
         raise InputError(str(exc)) from None
@@ -274,7 +275,7 @@ def run(
     _echo_phase(f"{spec.name}: evaluation" if summary.tuning else spec.name, summary, "runs")
     click.echo(f"results: {store.root}")
     try:
-        index = build_report(store, out / "reports")
+        index = build_report(store, out / "reports", hooks=registry.hooks, warn=_warn)
     except StoreError as exc:
         raise InputError(str(exc)) from None
     contents = store.contents()
@@ -396,19 +397,24 @@ def _result_dirs(results_dir: Path) -> list[Path]:
     "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
     help="The report goes to OUT/reports/<suite>/.",
 )
-def report(results_dir: Path, out: Path) -> None:
+@plugin_option
+def report(results_dir: Path, out: Path, plugins: tuple[str, ...]) -> None:
     """Rebuild the report from stored results, without training.
 
     RESULTS_DIR is one suite's results (results/<suite>) or a directory of them.
     A record that cannot be read is named, moved to results/<suite>/damaged/
-    and left out, and the page says so. Exit code 2 for a suite whose
-    suite.json cannot be read (the other suites are still reported).
+    and left out, and the page says so. Plugins (installed, or given with
+    --plugin) may add sections. Exit code 2 for a suite whose suite.json cannot
+    be read (the other suites are still reported).
     """
+    directories = _result_dirs(results_dir)
+    registry = _registry(plugins)
     errors = []
-    for directory in _result_dirs(results_dir):
+    for directory in directories:
         store = Store(directory, warn=_warn)
         try:
-            click.echo(f"report: {build_report(store, out / 'reports')}")
+            index = build_report(store, out / "reports", hooks=registry.hooks, warn=_warn)
+            click.echo(f"report: {index}")
             contents = store.contents()
             every = [*contents.trials, *contents.results]
             _echo_left_out(store, "the report", every)

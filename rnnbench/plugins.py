@@ -1,10 +1,13 @@
-"""The plugin manager: finds plugins, collects what they register, by name.
+"""The plugin manager: finds plugins, collects what they register, by name,
+and calls their lifecycle hooks.
 
 Plugins come from the ``rnnbench`` entry-point group (the built-ins too) and
 from modules named for one run (``--plugin``). A plugin that fails to import,
 or whose registration hook raises, is reported by name and left out; the
 others are still loaded. A name registered twice keeps the first and reports
-both plugins.
+both plugins. The lifecycle hooks are called through ``Registry.hooks``, each
+implementation on its own, so that its caller can name the plugin of one that
+fails and go on.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import importlib.util
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pluggy
 
@@ -56,12 +59,52 @@ class Component:
     provider: Provider
 
 
+@dataclasses.dataclass(frozen=True)
+class HookCall:
+    """What one plugin's implementation of a lifecycle hook did: returned
+    ``value``, or raised ``error``."""
+
+    provider: Provider
+    value: Any = None
+    error: BaseException | None = None
+
+    def why(self) -> str:
+        """The error in a few words, e.g. ``RuntimeError: boom``."""
+        return one_line(self.error) if self.error is not None else ""
+
+
+class Hooks:
+    """The lifecycle hooks (``rnnbench_run_stored``, ``rnnbench_report_section``)
+    of the loaded plugins."""
+
+    def __init__(self, pm: pluggy.PluginManager | None = None, providers: dict[str, Provider] | None = None):
+        self._pm = pm
+        self._providers = providers or {}
+
+    def call(self, hook: str, **kwargs: Any) -> Iterator[HookCall]:
+        """Call each implementation of ``hook`` on its own, in the order the
+        plugins were loaded, with the arguments it names; yield what each did.
+        An exception (not an interrupt) is caught and yielded as ``error``."""
+        if self._pm is None:
+            return
+        for impl in getattr(self._pm.hook, hook).get_hookimpls():
+            provider = self._providers.get(impl.plugin_name, Provider(impl.plugin_name))
+            try:
+                value = impl.function(*(kwargs[name] for name in impl.argnames))
+            except Exception as exc:
+                yield HookCall(provider, error=exc)
+                continue
+            yield HookCall(provider, value)
+
+
 class Registry:
-    """Every registered component, and the problems met while loading plugins."""
+    """Every registered component, the problems met while loading plugins, and
+    the plugins' lifecycle ``hooks``."""
 
     def __init__(self) -> None:
         self.components: dict[tuple[str, str], Component] = {}
         self.problems: list[str] = []
+        self.hooks = Hooks()
 
     def add(self, kind: str, cls: type, provider: Provider) -> None:
         name = getattr(cls, "name", None)
@@ -112,7 +155,8 @@ def _import_plugin_module(spec: str):
     return importlib.import_module(spec)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """An exception in one line: its type and the first line of its message."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
@@ -128,7 +172,7 @@ def load_registry(extra_modules: Iterable[str] = (), use_entry_points: bool = Tr
         try:
             pm.register(plugin, name=name)
         except Exception as exc:  # a malformed plugin (bad hook name or signature)
-            registry.problems.append(f"plugin {provider}: not registered: {_one_line(exc)}")
+            registry.problems.append(f"plugin {provider}: not registered: {one_line(exc)}")
             return
         providers[name] = provider
 
@@ -144,7 +188,7 @@ def load_registry(extra_modules: Iterable[str] = (), use_entry_points: bool = Tr
             try:
                 plugin = ep.load()
             except Exception as exc:
-                registry.problems.append(f"plugin {provider}: failed to import: {_one_line(exc)}")
+                registry.problems.append(f"plugin {provider}: failed to import: {one_line(exc)}")
                 continue
             register(plugin, f"ep:{ep.name}", provider)
     for spec in extra_modules:
@@ -152,7 +196,7 @@ def load_registry(extra_modules: Iterable[str] = (), use_entry_points: bool = Tr
         try:
             plugin = _import_plugin_module(spec)
         except Exception as exc:
-            registry.problems.append(f"plugin {provider}: failed to import: {_one_line(exc)}")
+            registry.problems.append(f"plugin {provider}: failed to import: {one_line(exc)}")
             continue
         register(plugin, f"module:{spec}", provider)
 
@@ -164,8 +208,9 @@ def load_registry(extra_modules: Iterable[str] = (), use_entry_points: bool = Tr
             try:
                 contributed = impl.function() or []
             except Exception as exc:
-                registry.problems.append(f"plugin {provider}: {_HOOKS[kind]} raised {_one_line(exc)}")
+                registry.problems.append(f"plugin {provider}: {_HOOKS[kind]} raised {one_line(exc)}")
                 continue
             for cls in contributed:
                 registry.add(kind, cls, provider)
+    registry.hooks = Hooks(pm, providers)
     return registry

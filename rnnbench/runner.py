@@ -5,7 +5,9 @@ Each run is isolated: an exception from any plugin is recorded as a run with
 status ``error`` and its traceback, a run over the suite's time limit as
 ``timeout``, a run whose worker process died as ``error``, and the sweep goes
 on. Every finished run is stored at once, so an interrupted sweep loses at
-most the runs in flight and a restart runs only what is missing.
+most the runs in flight and a restart runs only what is missing. Once a run
+is stored, the plugins' ``rnnbench_run_stored`` hook is called with it, here,
+in the process that stores, whatever executor trained it.
 
 The same function trains a run on every executor (``run_in_worker``, or
 ``run_here`` in this process), with the same BLAS thread limit, so that a
@@ -236,6 +238,28 @@ def stored_states(store: Store, runs: Sequence[RunSpec], rerun_other_versions: b
     return states | dict.fromkeys(store.damaged_in_place(), DAMAGED)
 
 
+class _Announcer:
+    """Hands each stored run to the plugins' ``rnnbench_run_stored`` hook, and
+    names through ``warn`` each plugin whose implementation raises, once per sweep."""
+
+    def __init__(self, registry: Registry, suite: SuiteSpec, warn: Callable[[str], None] | None):
+        self.hooks, self.suite = registry.hooks, suite
+        self.warn = warn or (lambda line: None)
+        self.failed: set[str] = set()
+
+    def __call__(self, result: RunResult, path: Path) -> None:
+        for call in self.hooks.call("rnnbench_run_stored", result=result, suite=self.suite, path=path):
+            if call.error is None or call.provider.plugin in self.failed:
+                continue
+            self.failed.add(call.provider.plugin)
+            spec = result.spec
+            self.warn(
+                f"plugin {call.provider}: rnnbench_run_stored raised {call.why()} for run "
+                f"{spec.variant.name} T={spec.seq_len} seed={spec.seed}; the run is stored "
+                "(later failures of this hook in this sweep are not repeated)"
+            )
+
+
 def _portable(plugins: Sequence[str]) -> tuple[str, ...]:
     """Plugin modules as a worker elsewhere can load them: .py files by absolute path."""
     return tuple(str(Path(p).resolve()) if p.endswith(".py") else p for p in plugins)
@@ -251,6 +275,7 @@ def run_suite(
     execution: ExecutionSpec | None = None,
     plugins: Sequence[str] = (),
     rerun_other_versions: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> SweepSummary:
     """Run every run of ``suite`` that ``store`` does not hold yet (all, with
     ``rerun``; also the failed ones, with ``retry_failed``; also those made by
@@ -263,9 +288,16 @@ def run_suite(
     locked for the sweep: a second sweep of the same suite into the same
     directory raises StoreBusy; a directory that holds another suite, or
     whose suite.json cannot be read, raises StoreError (``Store.claim``).
+
+    Each stored run is handed to the ``rnnbench_run_stored`` hook of the
+    plugins in ``registry``; an implementation that raises is named through
+    ``warn`` (one line, the first time it fails in this sweep) and the sweep
+    goes on.
     """
     progress = progress or Progress()
     execution = execution or suite.execution
+    stored_suite = suite.model_copy(update={"execution": execution})
+    announce = _Announcer(registry, stored_suite, warn)
     executor = make_executor(execution)
     if executor.in_process:
         work = functools.partial(
@@ -290,7 +322,7 @@ def run_suite(
                 for run, outcome in outcomes:
                     if isinstance(outcome, BaseException):
                         outcome = _stamped(_failed(run, "error", outcome))
-                    store.save(outcome)
+                    announce(outcome, store.save(outcome))
                     counts[outcome.status] = counts.get(outcome.status, 0) + 1
                     progress.run_finished(outcome)
         finally:
@@ -300,7 +332,7 @@ def run_suite(
     with store.lock():
         store.claim(suite)
         store.remove_temporaries()
-        store.save_suite(suite.model_copy(update={"execution": execution}))
+        store.save_suite(stored_suite)
         if suite.tuning is None:
             return sweep(suite.runs(), "evaluation")
         trials = tuning.trial_runs(suite)

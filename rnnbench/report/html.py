@@ -5,6 +5,11 @@ text from the suite file (names, description, messages) is shown as text and
 never interpreted as markup. It references nothing but the PNG files in its own
 folder and anchors within itself: no script, no stylesheet or font from
 elsewhere, so it opens from disk without a network.
+
+Plugins add sections through the ``rnnbench_report_section`` hook: each is
+rendered by the same template, escaped like everything else, after the
+built-in figures. One a plugin gets wrong -- its hook raises, or returns what
+the page cannot draw -- is left out and its plugin named in one warning line.
 """
 
 from __future__ import annotations
@@ -12,9 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+
+from rnnbench.api import ReportSection
+from rnnbench.plugins import Hooks, one_line
 
 from rnnbench.report.findings import check as check_findings
 from rnnbench.report import figures, tuning_figures
@@ -172,7 +182,11 @@ def _environment(suite: SuiteSpec) -> Environment:
 
 
 def build_report(
-    results_dir: str | Path | Store, reports_root: str | Path, asv_results: str | Path | None = None
+    results_dir: str | Path | Store,
+    reports_root: str | Path,
+    asv_results: str | Path | None = None,
+    hooks: Hooks | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Path:
     """Render the report of the suite stored in ``results_dir`` (a directory,
     or a Store to read it through) into ``reports_root/<suite name>/``
@@ -183,6 +197,10 @@ def build_report(
     timing results and left out otherwise. The page says which runs it left
     out because their records could not be read, and which versions of
     rnnbench made the runs when they are not all one.
+
+    ``hooks`` are the plugins' lifecycle hooks (``Registry.hooks``): each
+    section their ``rnnbench_report_section`` returns is added to the page; a
+    plugin whose hook fails is named through ``warn`` and its section left out.
     """
     store = Store.of(results_dir)
     contents = store.contents()
@@ -202,6 +220,7 @@ def build_report(
         }
     built["asv"] = figures.asv_figure(read_asv_results(asv_results))
     tuning_shown = _save_tuning_figure(suite, selections, out)
+    sections = _plugin_sections(hooks, suite, results, trials, out, warn or (lambda line: None))
     shown = []
     for key, info in FIGURES.items():
         path = out / info.file
@@ -227,6 +246,7 @@ def build_report(
         problems=[r for r in results if r.status != "ok"],
         environment=environment(results),
         figures=shown,
+        sections=sections,
         tuning=_tuning_context(suite, selections, results, tuning_shown),
         left_out=[str(d) for d in store.unread([*trials, *results])],
         made_by=versions_made_by([*trials, *results]),
@@ -235,6 +255,77 @@ def build_report(
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PLUGIN_FIGURE = "plugin-{}.png"
+
+
+def _undrawable(section: object) -> str | None:
+    """Why the page cannot draw ``section``, in a few words; None if it can."""
+    if not isinstance(section, ReportSection):
+        return f"returned {type(section).__name__}, not a ReportSection"
+    for field in ("title", "text", "alt"):
+        if not isinstance(getattr(section, field), str):
+            return f"a ReportSection whose {field} is {type(getattr(section, field)).__name__}, not text"
+    if not section.title.strip():
+        return "a ReportSection without a title"
+    figure = section.figure
+    if figure is None or isinstance(figure, Figure):
+        return None
+    if isinstance(figure, (bytes, bytearray)):
+        return None if bytes(figure[:8]) == PNG_SIGNATURE else "a figure of bytes that are not a PNG image"
+    return f"a figure of type {type(figure).__name__}, not a matplotlib Figure or PNG bytes"
+
+
+def _save_section_figure(figure: Figure | bytes, path: Path) -> None:
+    if isinstance(figure, Figure):
+        figure.savefig(path, dpi=figures.DPI, bbox_inches="tight")
+    else:
+        path.write_bytes(bytes(figure))
+
+
+def _plugin_sections(
+    hooks: Hooks | None, suite: SuiteSpec, results, trials, out: Path, warn: Callable[[str], None]
+) -> list[dict]:
+    """The sections the plugins add, their figures saved in ``out`` as
+    plugin-<n>.png (older ones deleted); one warning line per plugin whose
+    hook raised or returned something that cannot be drawn."""
+    for stale in out.glob(PLUGIN_FIGURE.format("*")):
+        stale.unlink(missing_ok=True)
+    sections: list[dict] = []
+    for call in (hooks or Hooks()).call("rnnbench_report_section", suite=suite, results=results, trials=trials):
+        if call.error is not None:
+            warn(f"plugin {call.provider}: rnnbench_report_section raised {call.why()}; "
+                 "the report is written without its section")
+            continue
+        returned = call.value
+        items = [] if returned is None else list(returned) if isinstance(returned, (list, tuple)) else [returned]
+        problems = []
+        for item in items:
+            why = _undrawable(item)
+            entry = None
+            if why is None:
+                entry = {"id": f"plugin-{len(sections) + 1}", "title": item.title, "text": item.text,
+                         "alt": item.alt or item.title, "plugin": str(call.provider), "file": None}
+                if item.figure is not None:
+                    path = out / PLUGIN_FIGURE.format(len(sections) + 1)
+                    try:
+                        _save_section_figure(item.figure, path)
+                    except Exception as exc:
+                        path.unlink(missing_ok=True)
+                        why, entry = f"a figure that cannot be saved ({one_line(exc)})", None
+                    else:
+                        entry["file"] = path.name
+            if entry is None:
+                problems.append(why)
+            else:
+                sections.append(entry)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            warn(f"plugin {call.provider}: rnnbench_report_section returned {problems[0].removeprefix('returned ')}"
+                 f"{more}, which the report cannot draw; the report is written without it")
+    return sections
 
 
 def _save_tuning_figure(suite: SuiteSpec, selections, out: Path) -> FigureInfo | None:
