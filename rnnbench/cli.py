@@ -1,13 +1,17 @@
 """The ``rnnbench`` command.
 
+The verbs are built on :mod:`rnnbench.session`, the Python API, and add
+what a terminal needs: progress bars, the printed summary, exit codes.
+
 Exit codes: 0 success; 1 some run is stored with status error (its traceback
 is stored) or timeout (for ``check``: it found damaged, foreign or
 other-version records); 2 bad input (suite file, plugin name, paths, executor
 options, a results directory another sweep of the suite is using, or one whose
-suite.json cannot be read or is another suite's), one line per problem. A
-damaged record is not bad input: it is named in a ``warning:`` line, moved
-aside and treated as missing. Neither is a plugin hook that fails: it is named
-in a ``warning:`` line and the run or report goes on without it.
+suite.json cannot be read or is another suite's, a folder that is not a
+results directory, an export format whose extra is not installed), one line
+per problem. A damaged record is not bad input: it is named in a ``warning:``
+line, moved aside and treated as missing. Neither is a plugin hook that fails:
+it is named in a ``warning:`` line and the run or report goes on without it.
 """
 
 from __future__ import annotations
@@ -18,19 +22,20 @@ import tomllib
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
-from rnnbench import __version__, builtin_suites
+from rnnbench import __version__, builtin_suites, session
+from rnnbench.extras import MissingExtra
 from rnnbench.report.findings import check as check_findings
-from rnnbench.plugins import KINDS, Registry, load_registry
+from rnnbench.plugins import KINDS, Registry
 from rnnbench.report import build_report, export_results
 from rnnbench.report.analysis import summarise
+from rnnbench.report.export import FORMATS, check_formats
 from rnnbench.report.html import format_statuses
 from rnnbench.results import RECORD_FORMAT, STATUSES, RunResult, versions_made_by
-from rnnbench.executors import ExecutorUnavailable, check_available, resolve
-from rnnbench.runner import FAILED, Progress, run_suite, this_version
+from rnnbench.executors import ExecutorUnavailable
+from rnnbench.runner import FAILED, this_version
 from rnnbench.tuning import planned_runs, tuning_cost
-from rnnbench.spec import SCALES, RunSpec, SpecError, SuiteSpec, json_schema, load_suite
+from rnnbench.spec import SCALES, SpecError, SuiteSpec, json_schema
 from rnnbench.store import DAMAGED_DIR, Audit, Contents, Store, StoreError, find_result_dirs
 
 
@@ -76,34 +81,13 @@ def _echo_versions(store: Store, results: list[RunResult]) -> None:
 
 
 def _registry(plugins: tuple[str, ...]) -> Registry:
-    registry = load_registry(extra_modules=plugins)
-    for problem in registry.problems:
-        click.echo(f"warning: {problem}", err=True)
-    return registry
+    return session.load_plugins(plugins, _warn)
 
 
 def _load(suite: str, registry: Registry) -> SuiteSpec:
     """A suite file, or the name of a built-in suite."""
-    path = Path(suite)
-    # a file of that name wins over a built-in suite; a directory does not
-    if not path.is_file() and not suite.endswith(".toml") and suite in builtin_suites.names():
-        try:
-            return builtin_suites.load(suite, registry)
-        except SpecError as exc:
-            raise InputError(str(exc)) from None
-    if path.is_dir():
-        raise InputError(f"{suite}: a directory, not a suite file")
-    if not path.exists():
-        raise InputError(
-            f"{suite}: no such suite file, nor a built-in suite "
-            f"(built-in: {', '.join(builtin_suites.names())})"
-        )
-    return _validated(path, registry)
-
-
-def _validated(path: Path, registry: Registry) -> SuiteSpec:
     try:
-        return load_suite(path, registry)
+        return session.load_suite(suite, registry)
     except SpecError as exc:
         raise InputError(str(exc)) from None
 
@@ -126,65 +110,6 @@ def main() -> None:
     your own with `rnnbench init my_suite.toml`, edit it, and
     `rnnbench run my_suite.toml`.
     """
-
-
-class _BarProgress(Progress):
-    """Progress bars on standard error, when it is a terminal: one for the sweep
-    (runs done of those to do, running, failed, time left) and, when runs train
-    in this process, one for the steps of the current run."""
-
-    def __init__(self, quiet: bool):
-        self.disable = True if quiet else None  # None: tqdm turns off when not a terminal
-        self.sweep = None
-        self.steps = None
-        self.stepwise = False
-        self.running = 0
-        self.counts = dict.fromkeys(STATUSES, 0)
-
-    def _show(self, refresh: bool) -> None:
-        failed = sum(self.counts[s] for s in FAILED)
-        self.sweep.set_postfix_str(
-            f"running {self.running}, ok {self.counts['ok']}, diverged {self.counts['diverged']}, "
-            f"failed {failed}",
-            refresh=refresh,
-        )
-
-    def sweep_started(self, total: int, skipped: int, stepwise: bool, phase: str = "evaluation") -> None:
-        self.stepwise = stepwise
-        self.counts = dict.fromkeys(STATUSES, 0)
-        self.sweep = tqdm(
-            total=total - skipped, desc="tuning trials" if phase == "tuning" else "runs", unit="run",
-            disable=self.disable, dynamic_ncols=True,
-        )
-
-    def run_started(self, run: RunSpec) -> None:
-        self.running += 1
-        self._show(refresh=True)
-        if self.stepwise:
-            desc = f"{run.variant.name} T={run.seq_len} seed={run.seed}"
-            self.steps = tqdm(
-                total=run.train.steps, desc=desc, unit="step", leave=False, disable=self.disable,
-                dynamic_ncols=True,
-            )
-
-    def step(self, step: int) -> None:
-        if self.steps is not None:
-            self.steps.update(1)
-
-    def run_finished(self, result: RunResult) -> None:
-        if self.steps is not None:
-            self.steps.close()
-            self.steps = None
-        self.running = max(0, self.running - 1)
-        self.counts[result.status] += 1
-        self._show(refresh=False)
-        self.sweep.update(1)
-        self.sweep.refresh()
-
-    def sweep_finished(self) -> None:
-        if self.steps is not None:
-            self.steps.close()
-        self.sweep.close()
 
 
 @main.command()
@@ -246,27 +171,21 @@ def run(
     """
     if rerun and retry_failed:
         raise InputError("--rerun and --retry-failed: choose one (--rerun runs everything again)")
-    registry = _registry(plugins)
-    spec = _load(suite, registry)
     if fast and scale not in (None, "fast"):
         raise InputError(f"--fast and --scale {scale}: choose one")
-    scale = "fast" if fast else scale
-    if scale is not None:
-        try:
-            spec = spec.scaled(scale)
-        except ValueError as exc:
-            raise InputError(str(exc).splitlines()[0]) from None
+    registry = _registry(plugins)
     try:
-        execution = resolve(spec.execution, executor, jobs, scheduler, timeout_s)
-        check_available(execution)
-    except (ExecutorUnavailable, ValueError) as exc:
-        raise InputError(str(exc).splitlines()[0]) from None
-    store = Store.for_suite(out / "results", spec, warn=_warn)
+        prepared = session.prepare(
+            suite, registry, plugins=plugins, scale="fast" if fast else scale, executor=executor, jobs=jobs,
+            scheduler=scheduler, timeout=timeout_s,
+        )
+    except (SpecError, ExecutorUnavailable) as exc:
+        raise InputError(str(exc)) from None
+    spec = prepared.suite
     try:
-        summary = run_suite(
-            spec, store, registry, progress=_BarProgress(quiet), rerun=rerun,
-            retry_failed=retry_failed, execution=execution, plugins=plugins,
-            rerun_other_versions=rerun_other_versions, warn=_warn,
+        store, summary = session.sweep(
+            prepared, out, rerun=rerun, retry_failed=retry_failed, rerun_other_versions=rerun_other_versions,
+            progress=session.BarProgress(disable=True if quiet else None), warn=_warn,
         )
     except StoreError as exc:
         raise InputError(str(exc)) from None
@@ -404,8 +323,9 @@ def report(results_dir: Path, out: Path, plugins: tuple[str, ...]) -> None:
     RESULTS_DIR is one suite's results (results/<suite>) or a directory of them.
     A record that cannot be read is named, moved to results/<suite>/damaged/
     and left out, and the page says so. Plugins (installed, or given with
-    --plugin) may add sections. Exit code 2 for a suite whose suite.json cannot
-    be read (the other suites are still reported).
+    --plugin) may add sections. Exit code 2 for a folder that holds no stored
+    suite, and for a suite whose suite.json cannot be read (the other suites
+    are still reported).
     """
     directories = _result_dirs(results_dir)
     registry = _registry(plugins)
@@ -429,20 +349,31 @@ def report(results_dir: Path, out: Path, plugins: tuple[str, ...]) -> None:
 @click.argument("results_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="Write the CSV files here (default: into each suite's results directory).",
+    help="Write the tables here, under OUT/<suite>/ (default: into each suite's results directory).",
 )
-def export(results_dir: Path, out: Path | None) -> None:
-    """Write stored results as CSV and JSON: runs.csv/runs.json (a row per run)
-    and curves.csv/curves.json (a row per run and logged step). The columns are
-    documented in the README. A record that cannot be read is named, moved to
-    results/<suite>/damaged/ and left out. Exit code 2 for a suite whose
-    suite.json cannot be read (the other suites are still exported)."""
+@click.option(
+    "--format", "formats", type=click.Choice(FORMATS), multiple=True, default=("csv", "json"),
+    show_default=True, help="Write the tables in this format; repeatable. parquet needs pyarrow "
+                            "(pip install 'rnnbench[parquet]').",
+)
+def export(results_dir: Path, out: Path | None, formats: tuple[str, ...]) -> None:
+    """Write stored results as tables: runs.<format> (a row per run) and
+    curves.<format> (a row per run and logged step), as CSV and JSON unless
+    --format says otherwise. The columns are documented in the README. A
+    record that cannot be read is named, moved to results/<suite>/damaged/ and
+    left out. Exit code 2 for a folder that holds no stored suite, for a
+    format whose extra is not installed, and for a suite whose suite.json
+    cannot be read (the other suites are still exported)."""
+    try:
+        check_formats(formats)
+    except MissingExtra as exc:
+        raise InputError(str(exc)) from None
     errors = []
     for directory in _result_dirs(results_dir):
         target = directory if out is None else out / directory.name
         store = Store(directory, warn=_warn)
         try:
-            for path in export_results(store, target):
+            for path in export_results(store, target, formats):
                 click.echo(str(path))
             _echo_left_out(store, "the export")
         except StoreError as exc:

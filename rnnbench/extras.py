@@ -2,7 +2,8 @@
 which extra of rnnbench installs it.
 
 The extras (``pip install 'rnnbench[NAME]'``): ``digits`` (scikit-learn, for
-the 8x8 images of the digits task) and ``dask`` (the Dask executor).
+the 8x8 images of the digits task), ``parquet`` (pyarrow, for ``export
+--format parquet``) and ``dask`` (the Dask executor).
 """
 
 from __future__ import annotations

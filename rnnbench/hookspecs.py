@@ -8,8 +8,9 @@ group of an installed distribution::
     spectral = "rnnbench_spectral"
 
 or named for one command with ``--plugin my_module`` (a module on the Python
-path, or a ``.py`` file). The built-in cells, tasks, remedies and optimisers
-are registered through the same entry-point group.
+path, or a ``.py`` file), or with ``plugins=[...]`` from Python. The built-in
+cells, tasks, remedies and optimisers are registered through the same
+entry-point group.
 
 There are two kinds of hooks.
 

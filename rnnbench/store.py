@@ -81,6 +81,11 @@ class StoreError(Exception):
     """A results directory that cannot be read as one, or written into."""
 
 
+class NotAResultsDirectory(StoreError):
+    """A folder that holds no stored suite: no ``suite.json`` in it, nor in any
+    folder directly below it."""
+
+
 class StoreBusy(StoreError):
     """Another process is running a sweep of the same suite into the same directory."""
 
@@ -221,12 +226,12 @@ class Store:
         are left out, and said once."""
         path = self.root / SUITE_FILE
         if not os.path.lexists(path):
-            raise StoreError(f"{self.root}: not a results directory (no {SUITE_FILE})")
+            raise NotAResultsDirectory(f"{self.root}: not a results directory (no {SUITE_FILE})")
         try:
             data = json_object(read_text(path))
             suite, unknown = validate_known(SuiteSpec, data)
         except FileNotFoundError:
-            raise StoreError(f"{self.root}: not a results directory (no {SUITE_FILE})") from None
+            raise NotAResultsDirectory(f"{self.root}: not a results directory (no {SUITE_FILE})") from None
         except RecordError as exc:
             raise SuiteDamaged(path, str(exc)) from None
         except ValidationError as exc:
@@ -551,11 +556,12 @@ class Audit:
 
 
 def find_result_dirs(path: str | Path) -> list[Path]:
-    """A suite's results directory, or every one directly below ``path``."""
+    """A suite's results directory, or every one directly below ``path``;
+    NotAResultsDirectory if there is none."""
     path = Path(path)
     if os.path.lexists(path / SUITE_FILE):
         return [path]
     found = sorted(p.parent for p in path.glob(f"*/{SUITE_FILE}") if p.parent.is_dir())
     if not found:
-        raise StoreError(f"{path}: no stored suite here (looked for {SUITE_FILE})")
+        raise NotAResultsDirectory(f"{path}: no stored suite here (looked for {SUITE_FILE})")
     return found

@@ -1,13 +1,22 @@
-"""Stored results as tables, for analysis outside rnnbench: CSV and JSON.
+"""Stored results as tables, for analysis outside rnnbench: CSV, JSON, Parquet
+and pandas DataFrames.
 
-``export_results`` writes four files with the same two tables: ``runs.csv`` and
-``runs.json`` (one row per stored run, in grid order) and ``curves.csv`` and
-``curves.json`` (one row per run and logged step). A JSON file is an array of
-records, one object per row with the CSV's columns as keys, so
-``pandas.read_csv(path)`` and ``pandas.read_json(path)`` give the same table. A
-missing value -- not measured, not applicable, or not finite (a diverged loss)
--- is an empty cell in CSV and ``null`` in JSON. Booleans are ``True``/``False``
-in CSV and ``true``/``false`` in JSON.
+Two tables: ``runs`` (one row per stored run, in grid order) and ``curves``
+(one row per run and logged step), made by one function (``tables_of``) for
+every format. ``export_results`` writes them as ``runs.csv`` and
+``curves.csv``, ``runs.json`` and ``curves.json`` (by default), and
+``runs.parquet`` and ``curves.parquet`` (with pyarrow, the ``parquet``
+extra). A JSON file is an array of records, one object per row with the CSV's
+columns as keys, so ``pandas.read_csv(path)`` and ``pandas.read_json(path)``
+give the same table. A missing value -- not measured, not applicable, or not
+finite (a diverged loss) -- is an empty cell in CSV and ``null`` in JSON.
+Booleans are ``True``/``False`` in CSV and ``true``/``false`` in JSON.
+
+``dataframe`` makes a table a DataFrame with a fixed type per column, which
+the Parquet file keeps: text is pandas' ``string``, integers its nullable
+``Int64``, booleans its nullable ``boolean``, every other number ``float64``
+(a missing one NaN); so tables of several suites concatenate without a column
+changing type.
 
 Some columns depend on the task: one per metric it reports (``<metric>`` below,
 e.g. ``accuracy`` or ``max_abs_error``), one per success criterion it declares
@@ -98,6 +107,7 @@ from rnnbench.report.analysis import (
     metric_names,
     state_names,
 )
+from rnnbench.extras import require
 from rnnbench.results import RunResult
 from rnnbench.spec import PluginRef
 from rnnbench.store import Store
@@ -113,6 +123,13 @@ CURVE_COLUMNS_START = [
     "suite", "key", "role", "variant", "seq_len", "seed", "step", "train_loss", "test_loss", "validation_loss",
 ]
 CURVE_COLUMNS_END = ["grad_norm", "grad_norm_after", "recurrent_norm", "spectral_radius"]
+TEXT_COLUMNS = frozenset({
+    "suite", "key", "role", "variant", "cell", "activation", "init", "remedies", "task", "optimizer", "dtype",
+    "status", "message",
+})  # fmt: skip
+INTEGER_COLUMNS = frozenset({
+    "trial", "hidden_size", "seq_len", "seed", "steps", "batch_size", "steps_done", "steps_to_solve", "step",
+})  # fmt: skip
 
 
 def format_ref(ref: PluginRef) -> str:
@@ -245,16 +262,47 @@ def curve_rows(suite_name: str, r: RunResult, columns: Sequence[str]) -> list[di
     return rows
 
 
-def tables(results_dir: str | Path | Store) -> dict[str, tuple[list[str], list[dict]]]:
+Tables = dict[str, tuple[list[str], list[dict]]]
+
+
+def tables_of(parts: Sequence[tuple[str, Sequence[RunResult]]]) -> Tables:
+    """The two tables of the stored runs of one or more suites, each given as
+    (suite name, its runs: tuning runs first, then evaluation runs), with the
+    columns of all of them: {"runs": (columns, rows), "curves": (columns, rows)}.
+    Every export and DataFrame is made from these."""
+    every = [r for _, results in parts for r in results]
+    runs, curves = run_columns(every), curve_columns(every)
+    return {
+        "runs": (runs, [run_row(name, r, runs) for name, results in parts for r in results]),
+        "curves": (curves, [row for name, results in parts for r in results for row in curve_rows(name, r, curves)]),
+    }
+
+
+def tables(results_dir: str | Path | Store) -> Tables:
     """The two tables of the suite stored in ``results_dir`` (a directory, or a
     Store to read it through): {"runs": (columns, rows), "curves": (columns, rows)}."""
     contents = Store.of(results_dir).contents()
-    suite, results = contents.suite, contents.trials + contents.results
-    runs, curves = run_columns(results), curve_columns(results)
-    return {
-        "runs": (runs, [run_row(suite.name, r, runs) for r in results]),
-        "curves": (curves, [row for r in results for row in curve_rows(suite.name, r, curves)]),
-    }
+    return tables_of([(contents.suite.name, contents.trials + contents.results)])
+
+
+def column_dtype(column: str) -> str:
+    """The pandas dtype of a column of either table."""
+    if column in TEXT_COLUMNS:
+        return "string"
+    if column in INTEGER_COLUMNS:
+        return "Int64"
+    if column == "flush_to_zero" or column.startswith("solved_"):
+        return "boolean"
+    return "float64"
+
+
+def dataframe(columns: Sequence[str], rows: Sequence[dict]):
+    """One table as a pandas DataFrame, each column of its ``column_dtype``."""
+    import pandas as pd  # imported here: the command line's other verbs do without it
+
+    return pd.DataFrame(
+        {c: pd.Series([row[c] for row in rows], dtype=column_dtype(c)) for c in columns}, columns=list(columns)
+    )
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict]) -> Path:
@@ -273,19 +321,43 @@ def write_json(path: Path, columns: Sequence[str], rows: Sequence[dict]) -> Path
     return path
 
 
-WRITERS = {"csv": write_csv, "json": write_json}
+def write_parquet(path: Path, columns: Sequence[str], rows: Sequence[dict]) -> Path:
+    """Write one table as Parquet (with pyarrow), the columns of their ``column_dtype``."""
+    check_formats(("parquet",))
+    dataframe(columns, rows).to_parquet(path, index=False, engine="pyarrow")
+    return path
+
+
+WRITERS = {"csv": write_csv, "json": write_json, "parquet": write_parquet}
+FORMATS = tuple(WRITERS)
+
+
+def check_formats(formats: Sequence[str]) -> None:
+    """ValueError for a format there is no writer for; MissingExtra, naming the
+    extra, for Parquet without pyarrow."""
+    unknown = set(formats) - set(WRITERS)
+    if unknown:
+        raise ValueError(f"unknown export format(s): {', '.join(sorted(unknown))}")
+    if "parquet" in formats:
+        require("pyarrow", "Parquet export", "pyarrow", "parquet")
 
 
 def export_results(
     results_dir: str | Path | Store, out_dir: str | Path, formats: Sequence[str] = ("csv", "json")
 ) -> list[Path]:
     """Write the runs and curves tables of the suite stored in ``results_dir``
-    (a directory, or a Store to read it through) into ``out_dir`` in each of ``formats`` (csv, json); return the paths
-    written (runs.csv, curves.csv, runs.json, curves.json by default)."""
-    unknown = set(formats) - set(WRITERS)
-    if unknown:
-        raise ValueError(f"unknown export format(s): {', '.join(sorted(unknown))}")
-    data = tables(results_dir)
+    (a directory, or a Store to read it through) into ``out_dir`` in each of
+    ``formats`` (csv, json, parquet); return the paths written (runs.csv,
+    curves.csv, runs.json, curves.json by default). Nothing is written if a
+    format cannot be (``check_formats``)."""
+    check_formats(formats)
+    return write_tables(tables(results_dir), out_dir, formats)
+
+
+def write_tables(data: Tables, out_dir: str | Path, formats: Sequence[str] = ("csv", "json")) -> list[Path]:
+    """Write ``data`` (``tables_of``) into ``out_dir`` as ``<table>.<format>``
+    in each of ``formats``; return the paths written."""
+    check_formats(formats)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return [

@@ -1,0 +1,417 @@
+"""rnnbench from Python: run a suite, load stored results, read them as pandas DataFrames.
+
+::
+
+    import rnnbench
+
+    results = rnnbench.run("default", out="sweeps", executor="processes", jobs=2)
+    runs = results.runs()      # a row per run: the columns of runs.csv
+    curves = results.curves()  # a row per run and logged step
+    later = rnnbench.load("sweeps/results/default")
+
+``run`` does what ``rnnbench run`` does -- the command is built on this
+module -- without printing anything unless asked: ``progress=True`` draws the
+command's progress bars and prints its warnings on standard error. Problems
+that do not stop the work (a plugin that failed to load, a record that cannot
+be read, a plugin hook that failed) are kept, one line each, in
+``Results.warnings``. Problems that do stop it raise: ``SpecError`` (a suite
+that cannot be run, one line per problem), ``ExecutorUnavailable`` (executor
+options), ``StoreError`` (a results directory that cannot be used; its
+subclass ``NotAResultsDirectory`` for a folder that holds no stored suite).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Union
+
+from pydantic import ValidationError
+from tqdm import tqdm
+
+from rnnbench import builtin_suites
+from rnnbench.executors import ExecutorUnavailable, check_available, resolve
+from rnnbench.plugins import Registry, load_registry
+from rnnbench.report import build_report
+from rnnbench.report.export import dataframe, tables_of, write_tables
+from rnnbench.results import STATUSES, RunResult, first_problem
+from rnnbench.runner import FAILED, Progress, SweepSummary, run_suite
+from rnnbench.spec import ExecutionSpec, RunSpec, SpecError, SuiteSpec, load_suite as load_suite_file, parse_suite
+from rnnbench.store import Contents, Store, find_result_dirs
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["Results", "concat", "load", "run"]
+
+SuiteLike = Union[str, os.PathLike, Mapping[str, Any], SuiteSpec]
+Warn = Callable[[str], None]
+
+
+class Warnings:
+    """Collects warning lines; with ``echo``, also prints each on standard
+    error as ``warning: <line>``, as the command line does; ``also`` is called
+    with each."""
+
+    def __init__(self, echo: bool = False, also: Warn | None = None):
+        self.lines: list[str] = []
+        self.echo, self.also = echo, also
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+        if self.echo:  # through tqdm, so that a progress bar being drawn is not cut
+            tqdm.write(f"warning: {line}", file=sys.stderr)
+        if self.also is not None:
+            self.also(line)
+
+
+def load_plugins(plugins: Sequence[str] = (), warn: Warn | None = None) -> Registry:
+    """The installed plugins and the modules in ``plugins`` (dotted names or
+    ``.py`` files); each problem met while loading them goes to ``warn``."""
+    registry = load_registry(extra_modules=plugins)
+    for problem in registry.problems:
+        (warn or (lambda line: None))(problem)
+    return registry
+
+
+def load_suite(suite: SuiteLike, registry: Registry) -> SuiteSpec:
+    """``suite`` validated against ``registry``: the name of a built-in suite, a
+    suite file (a path; a file wins over a built-in suite of the same name),
+    a dict with a suite file's content, or a SuiteSpec. SpecError, with one
+    line per problem, if it cannot be run."""
+    if isinstance(suite, SuiteSpec):
+        return parse_suite(suite.model_dump(mode="json"), registry)
+    if isinstance(suite, Mapping):
+        return parse_suite(dict(suite), registry)
+    if not isinstance(suite, (str, os.PathLike)):
+        raise SpecError([f"{suite!r}: not a suite: give a built-in suite's name, a suite file or a dict"])
+    text = os.fspath(suite)
+    path = Path(text)
+    # a file of that name wins over a built-in suite; a directory does not
+    if isinstance(suite, str) and not path.is_file() and not text.endswith(".toml") and text in builtin_suites.names():
+        return builtin_suites.load(text, registry)
+    if path.is_dir():
+        raise SpecError([f"{text}: a directory, not a suite file"])
+    if not path.exists():
+        raise SpecError([f"{text}: no such suite file, nor a built-in suite "
+                         f"(built-in: {', '.join(builtin_suites.names())})"])
+    return load_suite_file(path, registry)
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """A suite ready to run: validated, at its size, with its execution settings."""
+
+    suite: SuiteSpec
+    execution: ExecutionSpec
+    registry: Registry
+    plugins: tuple[str, ...] = ()
+
+
+def prepare(
+    suite: SuiteLike,
+    registry: Registry,
+    *,
+    plugins: Sequence[str] = (),
+    scale: str | None = None,
+    executor: str | None = None,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    timeout: float | None = None,
+) -> Sweep:
+    """Validate ``suite`` (see ``load_suite``), scale it (``fast`` or ``paper``)
+    and put the executor options on top of its ``[execution]`` settings.
+    SpecError for the suite or its scale, ExecutorUnavailable for the executor
+    options, each one line."""
+    spec = load_suite(suite, registry)
+    if scale is not None:
+        try:
+            spec = spec.scaled(scale)
+        except ValueError as exc:
+            raise SpecError([str(exc).splitlines()[0]]) from None
+    try:
+        execution = resolve(spec.execution, executor, jobs, scheduler, timeout)
+        check_available(execution)
+    except ValidationError as exc:
+        raise ExecutorUnavailable(first_problem(exc)) from None
+    except (ExecutorUnavailable, ValueError) as exc:
+        raise ExecutorUnavailable(str(exc).splitlines()[0]) from None
+    return Sweep(spec, execution, registry, tuple(plugins))
+
+
+def sweep(
+    prepared: Sweep,
+    out: str | os.PathLike = ".",
+    *,
+    rerun: bool = False,
+    retry_failed: bool = False,
+    rerun_other_versions: bool = False,
+    progress: Progress | None = None,
+    warn: Warn | None = None,
+) -> tuple[Store, SweepSummary]:
+    """Run ``prepared`` into ``out``/results/<suite>/: the runs not stored yet
+    (all, with ``rerun``; also the failed ones, with ``retry_failed``; also
+    those of another version of rnnbench, with ``rerun_other_versions``).
+    StoreError if the results directory cannot be used."""
+    store = Store.for_suite(Path(out) / "results", prepared.suite, warn=warn)
+    summary = run_suite(
+        prepared.suite, store, prepared.registry, progress=progress, rerun=rerun, retry_failed=retry_failed,
+        execution=prepared.execution, plugins=prepared.plugins, rerun_other_versions=rerun_other_versions,
+        warn=warn,
+    )
+    return store, summary
+
+
+class BarProgress(Progress):
+    """Progress bars on standard error: one for the sweep (runs done of those to
+    do, running, failed) and, when runs train in this process, one for the steps
+    of the current run. ``disable``: True draws nothing, None draws only on a
+    terminal, False always."""
+
+    def __init__(self, disable: bool | None = None):
+        self.disable = disable
+        self.sweep = None
+        self.steps = None
+        self.stepwise = False
+        self.running = 0
+        self.counts = dict.fromkeys(STATUSES, 0)
+
+    def _show(self, refresh: bool) -> None:
+        failed = sum(self.counts[s] for s in FAILED)
+        self.sweep.set_postfix_str(
+            f"running {self.running}, ok {self.counts['ok']}, diverged {self.counts['diverged']}, "
+            f"failed {failed}",
+            refresh=refresh,
+        )
+
+    def sweep_started(self, total: int, skipped: int, stepwise: bool, phase: str = "evaluation") -> None:
+        self.stepwise = stepwise
+        self.counts = dict.fromkeys(STATUSES, 0)
+        self.sweep = tqdm(
+            total=total - skipped, desc="tuning trials" if phase == "tuning" else "runs", unit="run",
+            disable=self.disable, dynamic_ncols=True,
+        )
+
+    def run_started(self, run: RunSpec) -> None:
+        self.running += 1
+        self._show(refresh=True)
+        if self.stepwise:
+            desc = f"{run.variant.name} T={run.seq_len} seed={run.seed}"
+            self.steps = tqdm(
+                total=run.train.steps, desc=desc, unit="step", leave=False, disable=self.disable,
+                dynamic_ncols=True,
+            )
+
+    def step(self, step: int) -> None:
+        if self.steps is not None:
+            self.steps.update(1)
+
+    def run_finished(self, result: RunResult) -> None:
+        if self.steps is not None:
+            self.steps.close()
+            self.steps = None
+        self.running = max(0, self.running - 1)
+        self.counts[result.status] += 1
+        self._show(refresh=False)
+        self.sweep.update(1)
+        self.sweep.refresh()
+
+    def sweep_finished(self) -> None:
+        if self.steps is not None:
+            self.steps.close()
+        self.sweep.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Part:
+    """One suite's results directory, and what was read from it."""
+
+    store: Store
+    contents: Contents
+
+    @property
+    def records(self) -> list[RunResult]:
+        return [*self.contents.trials, *self.contents.results]
+
+
+class Results:
+    """The stored results of one suite, or of several (``load`` of a directory
+    of them, ``concat``), as read when the object was made.
+
+    ``runs()`` and ``curves()`` give them as tidy DataFrames: the tables of
+    ``rnnbench export`` (the same columns as ``runs.csv`` and ``curves.csv``,
+    described in the README), with a ``suite`` column, and a ``role`` column
+    that marks the runs of tuning trials (``tuning``) apart from the
+    evaluation runs the report reads (``evaluation``). ``records`` are the
+    runs themselves (:class:`rnnbench.results.RunResult`).
+    """
+
+    def __init__(
+        self,
+        parts: Iterable[_Part],
+        warnings: Iterable[str] = (),
+        summary: SweepSummary | None = None,
+        report_path: Path | None = None,
+    ):
+        self._parts = tuple(parts)
+        self.warnings: list[str] = list(warnings)
+        """The problems met while loading or running, one line each."""
+        self.summary = summary
+        """What the sweep did (``run`` only): runs done by status, skipped, total."""
+        self.report_path = report_path
+        """The report's index.html (``run`` with ``report=True`` only)."""
+
+    @property
+    def suites(self) -> list[SuiteSpec]:
+        """The suites, as stored (``suite.json``), in the order loaded."""
+        return [part.contents.suite for part in self._parts]
+
+    @property
+    def suite(self) -> SuiteSpec:
+        """The suite, for the results of one; ValueError for several."""
+        if len(self._parts) != 1:
+            raise ValueError(f"these results hold {len(self._parts)} suites; see .suites")
+        return self._parts[0].contents.suite
+
+    @property
+    def paths(self) -> list[Path]:
+        """The results directories read (``<out>/results/<suite>``)."""
+        return [part.store.root for part in self._parts]
+
+    @property
+    def records(self) -> list[RunResult]:
+        """Every stored run: per suite, the tuning runs first, then the evaluation runs."""
+        return [r for part in self._parts for r in part.records]
+
+    @functools.cached_property
+    def _tables(self):
+        return tables_of([(part.contents.suite.name, part.records) for part in self._parts])
+
+    def runs(self) -> pandas.DataFrame:
+        """A row per stored run: the columns of ``runs.csv``, in its order."""
+        return dataframe(*self._tables["runs"])
+
+    def curves(self) -> pandas.DataFrame:
+        """A row per stored run and logged step: the columns of ``curves.csv``."""
+        return dataframe(*self._tables["curves"])
+
+    def export(self, out: str | os.PathLike | None = None, formats: Sequence[str] = ("csv", "json")) -> list[Path]:
+        """Write the tables as ``rnnbench export`` does, in each of ``formats``
+        (csv, json, parquet), into each suite's results directory or into
+        ``out``/<suite>/; return the paths written."""
+        written = []
+        for part in self._parts:
+            target = part.store.root if out is None else Path(out) / part.store.root.name
+            data = tables_of([(part.contents.suite.name, part.records)])
+            written += write_tables(data, target, formats)
+        return written
+
+    def report(self, out: str | os.PathLike = ".", plugins: Sequence[str] = ()) -> list[Path]:
+        """Write each suite's report into ``out``/reports/<suite>/ from what is
+        stored now, with the sections the installed plugins and the modules in
+        ``plugins`` add; return the paths of the index.html pages."""
+        registry = load_plugins(plugins, self.warnings.append)
+        return [
+            build_report(part.store, Path(out) / "reports", hooks=registry.hooks, warn=self.warnings.append)
+            for part in self._parts
+        ]
+
+    def __add__(self, other: Results) -> Results:
+        if not isinstance(other, Results):
+            return NotImplemented
+        return Results([*self._parts, *other._parts], [*self.warnings, *other.warnings])
+
+    def __len__(self) -> int:
+        return sum(len(part.records) for part in self._parts)
+
+    def __repr__(self) -> str:
+        described = ", ".join(
+            f"{part.contents.suite.name}: {len(part.contents.results)} runs"
+            + (f" and {len(part.contents.trials)} tuning runs" if part.contents.trials else "")
+            for part in self._parts
+        )
+        said = f"; {len(self.warnings)} warning(s), see .warnings" if self.warnings else ""
+        return f"<Results {described or 'empty'}{said}>"
+
+
+def run(
+    suite: SuiteLike = "default",
+    *,
+    out: str | os.PathLike = ".",
+    executor: str | None = None,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    timeout: float | None = None,
+    scale: str | None = None,
+    rerun: bool = False,
+    retry_failed: bool = False,
+    rerun_other_versions: bool = False,
+    plugins: Sequence[str] = (),
+    report: bool = True,
+    progress: bool | Progress = False,
+) -> Results:
+    """Run a suite, as ``rnnbench run`` does, and return its results.
+
+    ``suite`` is the name of a built-in suite, a suite file, a dict with a
+    suite file's content, or a SuiteSpec. The options are the command's:
+    results go to ``out``/results/<suite>/ and, with ``report``, the report to
+    ``out``/reports/<suite>/; ``executor`` (serial, processes, dask), ``jobs``,
+    ``scheduler`` and ``timeout`` (seconds per run) override the suite's
+    ``[execution]``; ``scale`` runs its ``fast`` or ``paper`` size; runs already
+    stored are skipped unless ``rerun`` (all), ``retry_failed`` (those stored as
+    error or timeout) or ``rerun_other_versions``; ``plugins`` are modules to
+    load besides the installed plugins. ``progress=True`` draws progress bars
+    and prints warnings on standard error (or give a ``runner.Progress``).
+
+    A run that raises or times out is stored as such, not raised: see
+    ``Results.summary`` and the ``status`` column.
+    """
+    if rerun and retry_failed:
+        raise ValueError("rerun and retry_failed: choose one (rerun runs everything again)")
+    warnings = Warnings(echo=progress is True)
+    registry = load_plugins(plugins, warnings)
+    prepared = prepare(
+        suite, registry, plugins=plugins, scale=scale, executor=executor, jobs=jobs, scheduler=scheduler,
+        timeout=timeout,
+    )
+    if isinstance(progress, Progress):
+        bars = progress
+    else:
+        bars = BarProgress(disable=False) if progress else Progress()
+    store, summary = sweep(
+        prepared, out, rerun=rerun, retry_failed=retry_failed, rerun_other_versions=rerun_other_versions,
+        progress=bars, warn=warnings,
+    )
+    index = build_report(store, Path(out) / "reports", hooks=registry.hooks, warn=warnings) if report else None
+    return Results([_Part(store, store.contents())], warnings.lines, summary=summary, report_path=index)
+
+
+def load(path: str | os.PathLike) -> Results:
+    """The results stored in ``path``: one suite's results directory
+    (``<out>/results/<suite>``) or a directory of them (``<out>/results``).
+
+    Reading changes nothing on disk: a record that cannot be read is named in
+    ``Results.warnings`` and left out (``rnnbench check --move-damaged`` moves
+    it aside). NotAResultsDirectory if ``path`` holds no stored suite;
+    StoreError if a suite's ``suite.json`` cannot be read.
+    """
+    warnings = Warnings()
+    parts = []
+    for directory in find_result_dirs(path):
+        store = Store(directory, set_aside=False, warn=warnings)
+        parts.append(_Part(store, store.contents()))
+    return Results(parts, warnings.lines)
+
+
+def concat(results: Iterable[Results]) -> Results:
+    """The results of several suites or machines as one: their tables are
+    concatenated, with the columns of all of them."""
+    parts, warnings = [], []
+    for r in results:
+        parts += r._parts
+        warnings += r.warnings
+    return Results(parts, warnings)
