@@ -194,17 +194,18 @@ def run(
     _echo_phase(f"{spec.name}: evaluation" if summary.tuning else spec.name, summary, "runs")
     click.echo(f"results: {store.root}")
     try:
-        index = build_report(store, out / "reports", hooks=registry.hooks, warn=_warn)
+        contents = store.contents()
+        verdicts = check_findings(spec, contents.results, contents.trials)
+        index = build_report(store, out / "reports", hooks=registry.hooks, warn=_warn, verdicts=verdicts)
     except StoreError as exc:
         raise InputError(str(exc)) from None
-    contents = store.contents()
     results, every = contents.results, [*contents.trials, *contents.results]
     _echo_left_out(store, "the report", every)
     _echo_versions(store, every)
     if spec.tuning is not None:
         _echo_tuning(spec, contents)
     _echo_verdict_table(spec, results)
-    for verdict in check_findings(spec, results, contents.trials):
+    for verdict in verdicts:
         click.echo(f"finding, T={verdict.seq_len}: {verdict.headline}: {verdict.finding.claim} "
                    f"({verdict.detail})")
     failed = [r for r in results if r.status in FAILED]
@@ -520,6 +521,7 @@ def gradcheck(suite, variants, cell, activation, init, remedies, tolerance, plug
     from pydantic import ValidationError
 
     from rnnbench.gradcheck import gradient_errors, make_problem
+    from rnnbench.resolve import Refused, resolve_variant
     from rnnbench.spec import VariantSpec, format_validation_error
 
     registry = _registry(plugins)
@@ -535,9 +537,11 @@ def gradcheck(suite, variants, cell, activation, init, remedies, tolerance, plug
                 default = VariantSpec.model_fields[field].default
                 fields[field] = default if default in allowed else allowed[0]
         try:
-            checked = [VariantSpec.model_validate(fields, context={"registry": registry})]
+            checked = [resolve_variant(VariantSpec.model_validate(fields), registry)]
         except ValidationError as exc:
             raise InputError("\n".join(format_validation_error(exc, root="command line"))) from None
+        except Refused as exc:
+            raise InputError(exc.line(root="command line")) from None
     else:
         spec = _load(suite or "default", registry)
         checked = [v for v in spec.variants if not variants or v.name in variants]

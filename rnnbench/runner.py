@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 
 from rnnbench import tuning
 from rnnbench.engine.blas import blas_description, blas_threads
-from rnnbench.executors import make_executor
+from rnnbench.executors import Executor, make_executor
 from rnnbench.plugins import Registry, load_registry
 from rnnbench.results import RunResult, made_by
 from rnnbench.spec import ExecutionSpec, RunSpec, SuiteSpec
@@ -276,6 +276,7 @@ def run_suite(
     plugins: Sequence[str] = (),
     rerun_other_versions: bool = False,
     warn: Callable[[str], None] | None = None,
+    executor: Executor | None = None,
 ) -> SweepSummary:
     """Run every run of ``suite`` that ``store`` does not hold yet (all, with
     ``rerun``; also the failed ones, with ``retry_failed``; also those made by
@@ -293,12 +294,15 @@ def run_suite(
     plugins in ``registry``; an implementation that raises is named through
     ``warn`` (one line, the first time it fails in this sweep) and the sweep
     goes on.
+
+    ``executor``: the one ``execution`` names, if the caller has made it
+    already (``make_executor`` checks that it can run here).
     """
     progress = progress or Progress()
     execution = execution or suite.execution
     stored_suite = suite.model_copy(update={"execution": execution})
     announce = _Announcer(registry, stored_suite, warn)
-    executor = make_executor(execution)
+    executor = executor or make_executor(execution)
     if executor.in_process:
         work = functools.partial(
             run_here, registry=registry, threads=execution.blas_threads,

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from rnnbench import builtin_suites
-from rnnbench.executors import ExecutorUnavailable, check_available, resolve
+from rnnbench.executors import Executor, ExecutorUnavailable, make_executor, resolve
 from rnnbench.plugins import Registry, load_registry
 from rnnbench.report import build_report
 from rnnbench.report.export import dataframe, tables_of, write_tables
@@ -104,12 +104,14 @@ def load_suite(suite: SuiteLike, registry: Registry) -> SuiteSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Sweep:
-    """A suite ready to run: validated, at its size, with its execution settings."""
+    """A suite ready to run: resolved against the plugins, at its size, with its
+    execution settings and the executor they name (checked to be available here)."""
 
     suite: SuiteSpec
     execution: ExecutionSpec
     registry: Registry
     plugins: tuple[str, ...] = ()
+    executor: Executor | None = None
 
 
 def prepare(
@@ -135,12 +137,12 @@ def prepare(
             raise SpecError([str(exc).splitlines()[0]]) from None
     try:
         execution = resolve(spec.execution, executor, jobs, scheduler, timeout)
-        check_available(execution)
+        made = make_executor(execution)  # checks, once, that it can run here
     except ValidationError as exc:
         raise ExecutorUnavailable(first_problem(exc)) from None
     except (ExecutorUnavailable, ValueError) as exc:
         raise ExecutorUnavailable(str(exc).splitlines()[0]) from None
-    return Sweep(spec, execution, registry, tuple(plugins))
+    return Sweep(spec, execution, registry, tuple(plugins), made)
 
 
 def sweep(
@@ -161,7 +163,7 @@ def sweep(
     summary = run_suite(
         prepared.suite, store, prepared.registry, progress=progress, rerun=rerun, retry_failed=retry_failed,
         execution=prepared.execution, plugins=prepared.plugins, rerun_other_versions=rerun_other_versions,
-        warn=warn,
+        warn=warn, executor=prepared.executor,
     )
     return store, summary
 

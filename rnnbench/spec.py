@@ -5,13 +5,11 @@ settings and the variants to compare. Expanding it gives one ``RunSpec`` per
 (sequence length, variant, seed); a RunSpec is everything a worker needs to
 train one network, and its hash is the key of the stored result.
 
-Names of tasks, cells, remedies and optimisers are provided by plugins. Those
-names, and the parameters each plugin accepts, are checked when the suite is
-validated with a plugin registry in the validation context::
-
-    SuiteSpec.model_validate(data, context={"registry": registry})
-
-Without a registry only the structure is checked.
+The models here check the structure only. Names of tasks, cells, remedies
+and optimisers are provided by plugins; those names, the parameters each
+plugin accepts and the combinations of a variant are checked by the one
+resolution step, ``rnnbench.resolve.resolve``, which also writes every
+default out. ``parse_suite(data, registry)`` does both.
 """
 
 from __future__ import annotations
@@ -30,7 +28,6 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -48,17 +45,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _registry(info: ValidationInfo):
-    return (info.context or {}).get("registry")
-
-
 class PluginRef(BaseModel):
     """A name provided by a plugin, with that plugin's own parameters beside it.
 
     In TOML: ``{ name = "clip_norm", threshold = 1.0 }``, or just ``"sgd"``
-    when the defaults will do. The parameters are validated by the plugin's
-    ``Params`` model and stored with every default filled in, so that the run's
-    hash changes when a default does.
+    when the defaults will do. Resolution (``rnnbench.resolve``) validates the
+    parameters with the plugin's ``Params`` model and writes every default out,
+    so that the run's hash changes when a default does.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -75,21 +68,6 @@ class PluginRef(BaseModel):
     def params(self) -> dict[str, Any]:
         """The parameters for the plugin (everything but ``name``)."""
         return dict(self.model_extra or {})
-
-    @model_validator(mode="after")
-    def _check_against_plugins(self, info: ValidationInfo):
-        registry = _registry(info)
-        if registry is None:
-            return self
-        component = registry.get(self.kind, self.name)  # raises a ValueError listing known names
-        try:
-            params = component.Params.model_validate(self.params)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            message = first["msg"].removeprefix("Value error, ")  # a check of the plugin's own
-            raise ValueError(f"{self.kind} '{self.name}': {where + ': ' if where else ''}{message}") from None
-        return type(self).model_construct(name=self.name, **params.model_dump(mode="json"))
 
 
 class TaskRef(PluginRef):
@@ -245,18 +223,6 @@ class VariantSpec(_Strict):
         "never its budget.",
     )
 
-    @model_validator(mode="after")
-    def _check_combination(self, info: ValidationInfo):
-        registry = _registry(info)
-        if registry is not None:
-            from rnnbench.variant import resolve_model
-
-            config, _ = resolve_model(self, registry, input_size=1, output_size=1, dtype="float64")
-            filled = config.cell_params.model_dump(mode="json")
-            if filled != self.cell_params:  # every default written out, so the key covers it
-                return self.model_copy(update={"cell_params": filled})
-        return self
-
 
 class TrainSpec(_Strict):
     """How every variant is trained."""
@@ -391,7 +357,7 @@ class SuiteSpec(_Strict):
     )
 
     @model_validator(mode="after")
-    def _check_tuning(self, info: ValidationInfo):
+    def _check_tuning(self):
         if self.tuning is None:
             for i, v in enumerate(self.variants):
                 if v.search:
@@ -404,15 +370,6 @@ class SuiteSpec(_Strict):
         overlap = sorted(set(self.tuning.seeds) & set(self.seeds))
         if overlap:
             raise ValueError(f"tuning.seeds: {overlap[0]} is also an evaluation seed; keep them apart")
-        from rnnbench.tuning import check_tuning
-
-        registry = _registry(info)
-        check_tuning(self, registry)
-        if self.tuning.goal is None and registry is not None:
-            metric = self.tuning.metric
-            declared = registry.get("task", self.task.name).metrics
-            direction = "min" if metric == "validation_loss" else declared[metric]
-            return self.model_copy(update={"tuning": self.tuning.model_copy(update={"goal": direction})})
         return self
 
     @model_validator(mode="after")
@@ -543,7 +500,7 @@ class RunSpec(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
-def _names_a_field(message: str) -> bool:
+def names_a_field(message: str) -> bool:
     """Whether ``message`` starts with a field of a suite, e.g. ``tuning.metric:``."""
     head = message.split(":", 1)[0]
     first = head.split(".", 1)[0].split("[", 1)[0]
@@ -561,19 +518,38 @@ def format_validation_error(exc: ValidationError, root: str = "suite") -> list[s
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        if not where and _names_a_field(msg):  # a check of the whole suite that names its field
+        if not where and names_a_field(msg):  # a check of the whole suite that names its field
             lines.append(msg)
             continue
         lines.append(f"{where or root}: {msg}")
     return lines
 
 
+def suite_line(message: str) -> str:
+    """A problem of the whole suite: as it is when it names its field, else said of the suite."""
+    return message if names_a_field(message) else f"suite: {message}"
+
+
 def parse_suite(data: dict[str, Any], registry=None) -> SuiteSpec:
-    """Validate a suite given as plain data; raise SpecError on any problem."""
+    """Validate a suite given as plain data and, given a plugin registry,
+    resolve it against the plugins (``rnnbench.resolve.resolve``); raise
+    SpecError on any problem. Without a registry only the structure is checked."""
     try:
-        return SuiteSpec.model_validate(data, context={"registry": registry})
+        suite = SuiteSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(format_validation_error(exc)) from None
+    if registry is not None:
+        from rnnbench.resolve import resolve
+
+        return resolve(suite, registry).suite
+    if suite.tuning is not None:  # as far as the file shows: the plugins' defaults are not known
+        from rnnbench.tuning import check_tuning
+
+        try:
+            check_tuning(suite)
+        except ValueError as exc:
+            raise SpecError([suite_line(str(exc))]) from None
+    return suite
 
 
 def loads_suite(text: str, source: str, registry=None) -> SuiteSpec:

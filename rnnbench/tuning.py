@@ -181,78 +181,45 @@ def _as_number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
-def trial_settings(
-    variant: VariantSpec, train: TrainSpec, values: dict[str, float], registry=None
-) -> tuple[VariantSpec, TrainSpec]:
-    """The validated variant and training settings of one trial."""
+def trial_settings(variant: VariantSpec, train: TrainSpec, values: dict[str, float]) -> tuple[VariantSpec, TrainSpec]:
+    """The variant and training settings of one trial, their structure
+    validated (the plugins' parameters are checked by ``rnnbench.resolve``)."""
     v, t = configure(variant, train, {k: _as_number(x) for k, x in values.items()})
-    context = {"registry": registry}
-    return VariantSpec.model_validate(v, context=context), TrainSpec.model_validate(t, context=context)
+    return VariantSpec.model_validate(v), TrainSpec.model_validate(t)
 
 
 # --- checking a suite's protocol ---------------------------------------------------------------
 
 
-def check_tuning(suite: SuiteSpec, registry=None) -> None:
+def check_tuning(suite: SuiteSpec) -> None:
     """Raise ValueError, naming the field, if the suite's tuning protocol cannot
-    run: a searched name no variant has, a grid that does not fit the budget, a
-    selection metric the task does not report, a trial whose settings its
-    plugin refuses. Without a registry, only what the suite file itself shows."""
-    tuning = suite.tuning
-    for i, dim in enumerate(tuning.search):
+    run as the suite file shows it: a searched name no variant has, a grid that
+    does not fit the budget. What the plugins accept (searched parameters, each
+    trial's settings, the selection metric) is checked by ``rnnbench.resolve``;
+    a cell parameter applies to the variants whose cell has it once
+    resolution has written the cell's defaults out."""
+    check_applies(suite)
+    for variant in suite.variants:
+        trials_of(suite, variant)
+
+
+def check_applies(suite: SuiteSpec) -> None:
+    """ValueError naming the field of a searched name that no variant has."""
+    for i, dim in enumerate(suite.tuning.search):
         if not any(applies(dim, v) for v in suite.variants):
             raise ValueError(f"tuning.search[{i}]: no variant has '{dim.name}'")
     for i, variant in enumerate(suite.variants):
         for j, dim in enumerate(variant.search):
             if not applies(dim, variant):
                 raise ValueError(f"variants[{i}].search[{j}]: variant '{variant.name}' has no '{dim.name}'")
-    if registry is not None:
-        _check_names(suite, registry)
-    for i, variant in enumerate(suite.variants):
-        try:
-            trials = search(suite, variant)
-        except ValueError as exc:
-            raise ValueError(f"tuning: variant '{variant.name}': {exc}") from None
-        if registry is None:
-            continue
-        for values in trials:
-            try:
-                trial_settings(variant, suite.train, values, registry)
-            except ValueError as exc:
-                lines = str(exc).splitlines()
-                detail = lines[-1].strip() if len(lines) > 1 else lines[0]
-                shown = ", ".join(f"{k}={v:g}" for k, v in values.items())
-                raise ValueError(f"tuning: variant '{variant.name}' at {shown}: {detail}") from None
-    if registry is not None:
-        metrics = registry.get("task", suite.task.name).metrics
-        if tuning.metric != "validation_loss" and tuning.metric not in metrics:
-            known = ", ".join(["validation_loss", *metrics])
-            raise ValueError(
-                f"tuning.metric: task '{suite.task.name}' does not report '{tuning.metric}' (it reports: {known})"
-            )
 
 
-def _check_names(suite: SuiteSpec, registry) -> None:
-    """Every train/optimizer/cell/remedy name searched is a numeric setting of its plugin."""
-    dims = [(f"tuning.search[{i}]", d) for i, d in enumerate(suite.tuning.search)]
-    dims += [(f"variants[{i}].search[{j}]", d) for i, v in enumerate(suite.variants) for j, d in enumerate(v.search)]
-    for where, dim in dims:
-        kind, *rest = dim.name.split(".")
-        if kind == "train":
-            fields = {n for n, f in TrainSpec.model_fields.items() if f.annotation in (int, float)}
-            if rest[0] not in fields:
-                raise ValueError(f"{where}: '{dim.name}' is not a numeric training setting "
-                                 f"({', '.join(sorted(fields))})")
-        elif kind == "optimizer":
-            params = registry.get("optimizer", suite.train.optimizer.name).Params.model_fields
-            if rest[0] not in params:
-                raise ValueError(f"{where}: optimizer '{suite.train.optimizer.name}' has no parameter "
-                                 f"'{rest[0]}' ({', '.join(params) or 'it has none'})")
-        elif kind == "remedy":
-            component = registry.get("remedy", rest[0])  # a ValueError naming the known ones
-            if rest[1] not in component.Params.model_fields:
-                raise ValueError(f"{where}: remedy '{rest[0]}' has no parameter '{rest[1]}' "
-                                 f"({', '.join(component.Params.model_fields) or 'it has none'})")
+def trials_of(suite: SuiteSpec, variant: VariantSpec) -> list[dict[str, float]]:
+    """``search(suite, variant)``; ValueError naming the variant if its search cannot be made."""
+    try:
+        return search(suite, variant)
+    except ValueError as exc:
+        raise ValueError(f"tuning: variant '{variant.name}': {exc}") from None
 
 
 # --- expansion and selection -----------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""A variant resolved into a model: its remedies applied, in order, to the model
-configuration, the combination checked, and the network built.
+"""A resolved variant built into a model: the network, its parameters and its
+remedies, in the variant's order.
 
-Resolving is used when a suite is validated (so that a combination that makes
-no sense is refused before anything runs); building, by training, by the
-gradient check and by the benchmarks, so that all three train the same model.
+The combination is checked, and the model configuration made, by
+``rnnbench.resolve.model_config``, the one place where plugins' parameters
+are checked; building is used by training, by the gradient check and by the
+benchmarks, so that all three train the same model.
 """
 
 from __future__ import annotations
@@ -11,50 +12,10 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from pydantic import ValidationError
-
 from rnnbench.api import Batch, ModelConfig, Params, Remedy
 from rnnbench.engine.losses import LOSSES
 from rnnbench.engine.network import Network, init_readout
-
-
-def resolve_model(variant, registry, input_size: int, output_size: int, dtype) -> tuple[ModelConfig, list[Remedy]]:
-    """The model configuration of ``variant`` and its remedy instances.
-
-    Raises ValueError naming the remedy or the field when the combination is refused.
-    """
-    remedies = [registry.create("remedy", ref) for ref in variant.remedies]
-    config = ModelConfig(
-        cell=variant.cell,
-        activation=variant.activation,
-        init=variant.init,
-        input_size=input_size,
-        hidden_size=variant.hidden_size,
-        output_size=output_size,
-        dtype=np.dtype(dtype),
-    )
-    for remedy in remedies:
-        config = remedy.configure(config)
-    cell = registry.get("cell", config.cell)
-    try:
-        config = dataclasses.replace(config, cell_params=cell.Params.model_validate(variant.cell_params))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"cell_params of cell '{config.cell}': {where}: {first['msg']}") from None
-    for remedy in remedies:  # first, so that a remedy's own reason is the one given
-        try:
-            remedy.check(config)
-        except ValueError as exc:
-            raise ValueError(f"remedy '{remedy.name}' does not apply here: {exc}") from None
-    for field, allowed in (("activation", cell.activations), ("init", cell.inits)):
-        value = getattr(config, field)
-        if value not in allowed:
-            raise ValueError(
-                f"{field} '{value}' is not available for cell '{config.cell}'; "
-                f"choose one of: {', '.join(allowed)}"
-            )
-    return config, remedies
+from rnnbench.resolve import model_config
 
 
 @dataclasses.dataclass
@@ -101,7 +62,7 @@ def build_model(
 ) -> Model:
     """The network of ``variant`` with fresh parameters drawn from ``rng``: the
     cell's, then the read-out's, then each remedy's initialisation, in that order."""
-    config, remedies = resolve_model(variant, registry, input_size, output_size, dtype)
+    config, remedies = model_config(variant, registry, input_size, output_size, dtype)
     transforms = tuple(t for t in (r.summed_input_transform() for r in remedies) if t is not None)
     cell = registry.get("cell", config.cell)(config, transforms)
     truncations = [k for k in (r.truncation() for r in remedies) if k is not None]

@@ -187,6 +187,7 @@ def build_report(
     asv_results: str | Path | None = None,
     hooks: Hooks | None = None,
     warn: Callable[[str], None] | None = None,
+    verdicts: list | None = None,
 ) -> Path:
     """Render the report of the suite stored in ``results_dir`` (a directory,
     or a Store to read it through) into ``reports_root/<suite name>/``
@@ -201,6 +202,9 @@ def build_report(
     ``hooks`` are the plugins' lifecycle hooks (``Registry.hooks``): each
     section their ``rnnbench_report_section`` returns is added to the page; a
     plugin whose hook fails is named through ``warn`` and its section left out.
+
+    ``verdicts``: the findings checked against the stored runs
+    (``findings.check``), if the caller has them; else they are checked here.
     """
     store = Store.of(results_dir)
     contents = store.contents()
@@ -238,7 +242,7 @@ def build_report(
         improvement=improvement_tables(suite, results) if results else [],
         level=round(100 * LEVEL),
         min_seeds=MIN_SEEDS,
-        verdicts=check_findings(suite, results, trials) if results else [],
+        verdicts=(check_findings(suite, results, trials) if verdicts is None else verdicts) if results else [],
         ranking_rule=RANKING_RULE,
         metrics=metric_names(results),
         criterion=main_criterion(results),
