@@ -1,8 +1,8 @@
 """The workload every benchmark times: one training step of a network.
 
 A step is forward + BPTT + the remedies' penalties and gradient transforms +
-an SGD update, exactly the body of :func:`rnnbench.training.train`'s loop,
-on a many-to-one regression batch (x: (T, B, I) uniform in [0, 1), as the
+an SGD update: :func:`rnnbench.training.train_step`, the function each step
+of a run calls, on a many-to-one regression batch (x: (T, B, I) uniform in [0, 1), as the
 adding problem's values; y: (B, 1)). Built from the same plugins and variant
 resolution as a run, so a remedy costs here what it costs in a sweep.
 
@@ -20,10 +20,11 @@ import dataclasses
 
 import numpy as np
 
-from rnnbench.api import Batch
+from rnnbench.api import Batch, Optimizer
 from rnnbench.engine import memory
 from rnnbench.plugins import load_registry
-from rnnbench.spec import VariantSpec
+from rnnbench.spec import OptimizerRef, VariantSpec
+from rnnbench.training import train_step
 from rnnbench.variant import Model, build_model
 
 GATES = {"vanilla": 1, "lstm": 4, "gru": 3}
@@ -55,17 +56,14 @@ def matmul_flops(cell: str, batch: int, hidden: int, length: int, inputs: int) -
 
 @dataclasses.dataclass
 class TrainingStep:
-    """A model and one batch; :meth:`run` takes one step."""
+    """A model, its optimiser and one batch; :meth:`run` takes one step."""
 
     model: Model
+    optimizer: Optimizer
     batch: Batch
 
     def run(self) -> float:
-        loss, grads = self.model.loss_and_gradients(self.batch)
-        grads = self.model.transform_gradients(grads)
-        for name, w in self.model.params.items():
-            w -= LEARNING_RATE * grads[name]
-        return loss
+        return train_step(self.model, self.optimizer, self.batch, step=1).loss
 
 
 def training_step(cell: str, batch: int, hidden: int, length: int, inputs: int = 2,
@@ -78,4 +76,5 @@ def training_step(cell: str, batch: int, hidden: int, length: int, inputs: int =
     model = build_model(spec, registry(), inputs, 1, dtype, "mse", True, rng)
     x = rng.uniform(0.0, 1.0, (length, batch, inputs)).astype(dtype)
     y = rng.uniform(0.0, 2.0, (batch, 1)).astype(dtype)
-    return TrainingStep(model, Batch(x, y))
+    optimizer = registry().create("optimizer", OptimizerRef(name="sgd"), LEARNING_RATE)
+    return TrainingStep(model, optimizer, Batch(x, y))

@@ -1,10 +1,10 @@
 """One training run: RunSpec in, RunResult out. No files, no printing.
 
-The loop, per step: sample a batch -> forward -> loss (+ remedy penalties) ->
-BPTT -> remedies transform the gradients -> optimiser step. Every
-``log_every`` steps the network is evaluated on the fixed validation and test
-sets. A
-non-finite loss or gradient ends the run with status ``diverged``.
+Three parts: ``train_step`` (a batch -> forward -> loss (+ remedy penalties)
+-> BPTT -> remedies transform the gradients -> optimiser step), ``evaluate``
+(the network on the fixed validation and test sets, every ``log_every``
+steps) and the loop, ``train``. A non-finite loss or gradient ends the run
+with status ``diverged``. The asv benchmarks time ``train_step`` itself.
 
 Random streams, all derived from the run's seed so that a run is reproducible
 on any executor: parameters from ``[seed, 0]``, training batches from
@@ -15,6 +15,7 @@ task and length so that seeds and variants are compared on one set.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import Callable
@@ -71,12 +72,93 @@ def _decay(network: Network, params: Params, batch: Batch, step: int) -> DecayPr
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class StepStats:
+    """What one training step measured: the loss (with the remedies'
+    penalties), the gradient's global norm before and after the remedies'
+    transforms."""
+
+    loss: float
+    grad_norm: float
+    grad_norm_after: float
+
+
+def train_step(model: Model, optimizer: Optimizer, batch: Batch, step: int) -> StepStats:
+    """One step: forward, loss (+ penalties), BPTT, the remedies' gradient
+    transforms, the optimiser's update of ``model.params`` in place. Diverged
+    if the loss or the gradient is not finite (nothing is updated then)."""
+    loss, grads = model.loss_and_gradients(batch)
+    norm = global_norm(grads)
+    if not (math.isfinite(loss) and math.isfinite(norm)):
+        raise Diverged(f"non-finite {'loss' if not math.isfinite(loss) else 'gradient'} at step {step}")
+    transformed = model.transform_gradients(grads)
+    # a remedy that leaves the gradient alone returns it as it was: no second norm
+    after = norm if transformed is grads else global_norm(transformed)
+    optimizer.step(model.params, transformed)
+    return StepStats(loss, norm, after)
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """The network on the held-out sets at one logged step."""
+
+    validation_loss: float
+    validation_metrics: dict[str, float]
+    test_loss: float
+    test_metrics: dict[str, float]
+    solved: dict[str, bool]  # the task's criteria, on the test set
+
+
+def evaluate(task: Task, model: Model, validation: Batch, test: Batch) -> Evaluation:
+    """Evaluate ``model`` on the fixed validation and test sets."""
+    network, params = model.network, model.params
+    held_out, outputs = network.evaluate(params, validation)
+    validation_metrics = task.evaluate(outputs, validation)
+    loss, outputs = network.evaluate(params, test)
+    metrics = task.evaluate(outputs, test)
+    solved = task.solved(loss, metrics) if math.isfinite(loss) else {}
+    return Evaluation(held_out, validation_metrics, loss, metrics,
+                      {name: bool(solved.get(name, False)) for name in task.criteria})
+
+
+class _Log:
+    """The curves of a run: each logged step's means over the steps since the
+    last one, the recurrent matrix's spectrum and the evaluation."""
+
+    def __init__(self) -> None:
+        self.curves = Curves()
+        self.window: list[StepStats] = []
+        self.solved_at: list[dict[str, bool]] = []  # the task's criteria at each logged step
+
+    def __call__(self, step: int, task: Task, model: Model, validation: Batch, test: Batch) -> None:
+        curves, window = self.curves, self.window
+        columns = [[s.loss for s in window], [s.grad_norm for s in window], [s.grad_norm_after for s in window]]
+        mean = [math.fsum(col) / len(window) for col in columns] if window else [None] * 3
+        curves.step.append(step)
+        curves.train_loss.append(mean[0])
+        curves.grad_norm.append(mean[1])
+        curves.grad_norm_after.append(mean[2])
+        norm, radius = _recurrent_spectrum(model.network.cell.recurrent_matrix(model.params))
+        curves.recurrent_norm.append(norm)
+        curves.spectral_radius.append(radius)
+        seen = evaluate(task, model, validation, test)
+        curves.validation_loss.append(seen.validation_loss)
+        for name, value in seen.validation_metrics.items():
+            curves.validation_metrics.setdefault(name, []).append(value)
+        curves.test_loss.append(seen.test_loss)
+        for name, value in seen.test_metrics.items():
+            curves.test_metrics.setdefault(name, []).append(value)
+        self.solved_at.append(seen.solved)
+        window.clear()
+
+
 def train(
     run: RunSpec,
     registry: Registry,
     on_step: Callable[[int], None] | None = None,
 ) -> RunResult:
-    """Train the network of ``run`` and return its result (status ok or diverged).
+    """Train the network of ``run`` and return its result (status ok or diverged):
+    ``train_step`` for each step, ``evaluate`` every ``log_every`` steps.
 
     Exceptions from plugins propagate: the runner records them.
     """
@@ -89,63 +171,31 @@ def train(
     validation = cast(task.validation_set(run.train.validation_size), dtype)
     data_rng = np.random.default_rng([run.seed, 1])
 
-    curves = Curves()
     decay = [_decay(network, params, test, 0)]
-    window: list[tuple[float, float, float]] = []  # (loss, grad norm, after remedies)
-    solved_at: list[dict[str, bool]] = []  # the task's criteria at each logged step
-
-    def log(step: int) -> None:
-        mean = [math.fsum(col) / len(window) for col in zip(*window)] if window else [None] * 3
-        curves.step.append(step)
-        curves.train_loss.append(mean[0])
-        curves.grad_norm.append(mean[1])
-        curves.grad_norm_after.append(mean[2])
-        norm, radius = _recurrent_spectrum(network.cell.recurrent_matrix(params))
-        curves.recurrent_norm.append(norm)
-        curves.spectral_radius.append(radius)
-        held_out, outputs = network.evaluate(params, validation)
-        curves.validation_loss.append(held_out)
-        for name, value in task.evaluate(outputs, validation).items():
-            curves.validation_metrics.setdefault(name, []).append(value)
-        loss, outputs = network.evaluate(params, test)
-        curves.test_loss.append(loss)
-        metrics = task.evaluate(outputs, test)
-        for name, value in metrics.items():
-            curves.test_metrics.setdefault(name, []).append(value)
-        solved = task.solved(loss, metrics) if math.isfinite(loss) else {}
-        solved_at.append({name: bool(solved.get(name, False)) for name in task.criteria})
-        window.clear()
-
+    log = _Log()
+    curves = log.curves
     status, message, step = "ok", None, 0
     with numerics.flush_to_zero(run.train.flush_to_zero), np.errstate(
         over="ignore", invalid="ignore", divide="ignore", under="ignore"
     ):
-        log(0)
+        log(0, task, model, validation, test)
         try:
             for step in range(1, run.train.steps + 1):
                 batch = cast(task.sample(data_rng, run.train.batch_size), dtype)
-                loss, grads = model.loss_and_gradients(batch)
-                norm = global_norm(grads)
-                if not (math.isfinite(loss) and math.isfinite(norm)):
-                    raise Diverged(f"non-finite {'loss' if not math.isfinite(loss) else 'gradient'} at step {step}")
-                transformed = model.transform_gradients(grads)
-                # a remedy that leaves the gradient alone returns it as it was: no second norm
-                after = norm if transformed is grads else global_norm(transformed)
-                grads = transformed
-                window.append((loss, norm, after))
-                optimizer.step(params, grads)
+                log.window.append(train_step(model, optimizer, batch, step))
                 if step % run.train.log_every == 0 or step == run.train.steps:
-                    log(step)
+                    log(step, task, model, validation, test)
                 if on_step is not None:
                     on_step(step)
         except Diverged as exc:
             status, message, step = "diverged", str(exc), step - 1
-            if window:
-                log(step)
+            if log.window:
+                log(step, task, model, validation, test)
         else:
             decay.append(_decay(network, params, test, step))
 
     elapsed = time.perf_counter() - started
+    solved_at = log.solved_at
     main = next(iter(task.criteria), None)
     first_solved = next((s for s, ok in zip(curves.step, solved_at) if ok.get(main)), None)
     return RunResult(
