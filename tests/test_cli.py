@@ -196,7 +196,7 @@ def test_suites_lists_the_builtins_and_init_writes_one_out(tmp_path):
     assert "--scale fast" in gates and "--scale paper" in gates
     paper = rnnbench("validate", "gates", "--scale", "paper", cwd=tmp_path)
     assert paper.returncode == 0, paper.stderr
-    assert "suite 'gates-paper', 3 variants x 3 lengths x 5 seeds = 45 runs, after 72 tuning runs" in paper.stdout
+    assert "suite 'gates-paper', 5 variants x 3 lengths x 5 seeds = 75 runs, after 60 tuning runs" in paper.stdout
     both = rnnbench("run", "gates", "--fast", "--scale", "paper", cwd=tmp_path)
     assert both.returncode == 2 and "--fast and --scale paper: choose one" in both.stderr
     done = rnnbench("init", "g.toml", "--suite", "gates", cwd=tmp_path)
