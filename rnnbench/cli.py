@@ -30,7 +30,7 @@ from rnnbench.plugins import KINDS, Registry
 from rnnbench.report import build_report, export_results
 from rnnbench.report.analysis import summarise
 from rnnbench.report.export import FORMATS, check_formats
-from rnnbench.report.html import format_statuses
+from rnnbench.report.formatting import format_statuses, number
 from rnnbench.results import RECORD_FORMAT, STATUSES, RunResult, versions_made_by
 from rnnbench.executors import ExecutorUnavailable
 from rnnbench.runner import FAILED, this_version
@@ -235,7 +235,7 @@ def _echo_verdict_table(spec: SuiteSpec, results: list[RunResult]) -> None:
         else:
             ratio = f"{loss.mean / base:.3g} [{loss.lo / base:.3g}, {loss.hi / base:.3g}]"
         solved = f"{row['solved']}/{row['trained']}" if row["criterion"] else "-"
-        k = "-" if row["k_hat_init"] is None else f"{row['k_hat_init']:.3f}"
+        k = number(row["k_hat_init"], ".3f", missing="-")
         click.echo(f"{row['seq_len']:>5}  {row['variant']:<{width}}  {format_statuses(row):<22}  "
                    f"{solved:<7}  {ratio:<30}  {k}")
 

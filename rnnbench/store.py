@@ -330,9 +330,6 @@ class Store:
             raise StoreError(f"{self.runs_dir}: cannot be listed ({exc.strerror or exc})") from None
         return {name[: -len(".json")] for name in names if name.endswith(".json") and len(name) > len(".json")}
 
-    def has(self, key: str) -> bool:
-        return self._path(key).is_file()
-
     def save(self, result: RunResult) -> Path:
         path = self._path(result.key)
         try:

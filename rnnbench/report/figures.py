@@ -34,6 +34,7 @@ from rnnbench.report.analysis import (
     state_names,
 )
 from rnnbench.report.asv_history import AsvPoint
+from rnnbench.report.formatting import format_number
 from rnnbench.report.stats import MIN_SEEDS, geometric_over_seeds, mean, over_seeds
 from rnnbench.results import RunResult
 from rnnbench.spec import SuiteSpec
@@ -314,10 +315,6 @@ def _mean_profile(norms: Sequence[Sequence[float | None]]) -> tuple[np.ndarray, 
     return d, g
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "\u2013" if value is None else f"{value:.{digits}g}"
-
-
 def decay_figure(suite: SuiteSpec, results: Sequence[RunResult], rows: Sequence[dict]) -> Figure:
     """The gradient-decay profile ||dL_T/dh_{T-d}|| against the distance d on a
     log axis, one panel per sequence length: per variant the geometric mean over
@@ -358,15 +355,15 @@ def decay_figure(suite: SuiteSpec, results: Sequence[RunResult], rows: Sequence[
                     continue
                 row = by_cell[(seq_len, variant.name)]
                 if state is None:
-                    k = f"{_fmt(row['k_hat_init'])} \u2192 {_fmt(row['k_hat_final'])}"
+                    k = f"{format_number(row['k_hat_init'], 3)} \u2192 {format_number(row['k_hat_final'], 3)}"
                     bound = (
                         "n/a" if row["bound_init"] is None and row["bound_final"] is None
-                        else f"{_fmt(row['bound_init'])} \u2192 {_fmt(row['bound_final'])}"
+                        else f"{format_number(row['bound_init'], 3)} \u2192 {format_number(row['bound_final'], 3)}"
                     )
                     text = f"{_label(variant.name)}: {HAT_K} {k}, bound {bound}"
                 else:
-                    k = (f"{_fmt(row['state_k_hat_init'].get(state))} \u2192 "
-                         f"{_fmt(row['state_k_hat_final'].get(state))}")
+                    k = (f"{format_number(row['state_k_hat_init'].get(state), 3)} \u2192 "
+                         f"{format_number(row['state_k_hat_final'].get(state), 3)}")
                     text = f"{_label(variant.name)}: {HAT_K} {k}"
                 handles.append(Line2D([], [], color=colour, lw=1.8, label=text))
             if ax.lines:

@@ -37,6 +37,7 @@ from rnnbench.report.stats import (
     decide,
     difference_interval,
     finite,
+    mean,
     mean_interval,
     proportions_compared,
 )
@@ -98,7 +99,7 @@ class Sample:
             return self.count / self.total if self.total else None
         if self.infinite:
             return math.inf
-        return sum(self.values) / len(self.values) if self.values else None
+        return mean(self.values)
 
     def describe(self) -> str:
         if self.count is not None:

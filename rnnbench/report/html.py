@@ -39,8 +39,9 @@ from rnnbench.report.analysis import (
 )
 from rnnbench.report.asv_history import read_asv_results
 from rnnbench.report.export import format_ref
-from rnnbench.report.stats import CURVE_RESAMPLES, LEVEL, MIN_SEEDS, Interval
-from rnnbench.results import STATUSES, versions_made_by
+from rnnbench.report.formatting import format_interval, format_number, format_percent, format_statuses
+from rnnbench.report.stats import CURVE_RESAMPLES, LEVEL, MIN_SEEDS
+from rnnbench.results import versions_made_by
 from rnnbench.spec import SuiteSpec
 from rnnbench.store import Store
 from rnnbench.tuning import SELECTION_RULE, tuning_cost
@@ -134,34 +135,6 @@ TUNING_FIGURE = FigureInfo(
     "Final validation metric of each tuning trial against the searched value (the learning "
     "rate on a log axis), a line per variant, one panel per sequence length, the chosen trial ringed.",
 )
-
-
-def format_number(value: float | int | None, digits: int = 4) -> str:
-    """A number to ``digits`` significant digits; a dash for a missing one."""
-    return "\u2013" if value is None else f"{value:.{digits}g}"
-
-
-def format_interval(iv: Interval, digits: int = 3) -> str:
-    """``mean [lo, hi]`` of an interval (e.g. "0.3 [0.25, 0.36]"); with fewer
-    than MIN_SEEDS values, which have no interval, the values themselves
-    ("0.12, 0.31 (2 seeds: no interval)"); a dash without values."""
-    if iv.mean is None:
-        return "\u2013"
-    if iv.lo is None or iv.hi is None:
-        shown = ", ".join(f"{v:.{digits}g}" for v in iv.values) or f"{iv.mean:.{digits}g}"
-        return f"{shown} ({iv.n} seed{'s' if iv.n != 1 else ''}: no interval)"
-    return f"{iv.mean:.{digits}g} [{iv.lo:.{digits}g}, {iv.hi:.{digits}g}]"
-
-
-def format_statuses(row: dict) -> str:
-    """The non-zero status counts of a summary row, e.g. "2 ok, 1 diverged"."""
-    parts = [f"{row[s]} {s}" for s in STATUSES if row[s]]
-    return ", ".join(parts) or "no runs"
-
-
-def format_percent(value: float | None) -> str:
-    """A fraction as a whole percentage; a dash for a missing one."""
-    return "\u2013" if value is None else f"{100 * value:.0f}%"
 
 
 def _environment(suite: SuiteSpec) -> Environment:

@@ -24,6 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import LogLocator, NullFormatter
 
 from rnnbench.report import figures
+from rnnbench.report.formatting import DASH
 from rnnbench.report.stats import mean
 from rnnbench.spec import SearchDim, SuiteSpec
 from rnnbench.tuning import Selection, TrialScore, TuningCost, run_value, space
@@ -432,5 +433,5 @@ def cost_rows(suite: SuiteSpec, cost: TuningCost) -> list[tuple[str, str]]:
         ("training time, tuning", f"{cost.trial_s:.3g} s"),
         ("training time, evaluation", f"{cost.evaluation_s:.3g} s"),
         ("training each variant once per length", f"{cost.once_s:.3g} s"),
-        ("ratio", "\u2013" if cost.ratio is None else f"{cost.ratio:.3g}\u00d7"),
+        ("ratio", DASH if cost.ratio is None else f"{cost.ratio:.3g}\u00d7"),
     ]
