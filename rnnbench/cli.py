@@ -518,60 +518,33 @@ def gradcheck(suite, variants, cell, activation, init, remedies, tolerance, plug
     the tolerance. Give a suite (all its variants, or --variant ones), or an
     ad-hoc variant with --cell, --activation, --init and --remedy.
     """
-    from pydantic import ValidationError
-
-    from rnnbench.gradcheck import gradient_errors, make_problem
-    from rnnbench.resolve import Refused, resolve_variant
-    from rnnbench.spec import VariantSpec, format_validation_error
+    from rnnbench import gradcheck as checks
 
     registry = _registry(plugins)
-    if cell or remedies or activation or init:
-        fields = {"name": "command line", "cell": cell or "vanilla", "hidden_size": 4,
-                  "remedies": [_remedy_ref(r) for r in remedies]}
-        component = registry.components.get(("cell", fields["cell"]))
-        for field, given in (("activation", activation), ("init", init)):
-            if given:
-                fields[field] = given
-            elif component is not None:  # a cell without the variant default: its first choice
-                allowed = getattr(component.cls, field + "s")
-                default = VariantSpec.model_fields[field].default
-                fields[field] = default if default in allowed else allowed[0]
-        try:
-            checked = [resolve_variant(VariantSpec.model_validate(fields), registry)]
-        except ValidationError as exc:
-            raise InputError("\n".join(format_validation_error(exc, root="command line"))) from None
-        except Refused as exc:
-            raise InputError(exc.line(root="command line")) from None
-    else:
-        spec = _load(suite or "default", registry)
-        checked = [v for v in spec.variants if not variants or v.name in variants]
-        missing = set(variants) - {v.name for v in checked}
-        if missing:
-            raise InputError(f"no variant named {', '.join(sorted(missing))} in suite '{spec.name}'")
-        checked = [v.model_copy(update={"hidden_size": 4}) for v in checked]
+    try:
+        if cell or remedies or activation or init:
+            checked = [checks.command_line_variant(registry, cell, activation, init,
+                                                   [_remedy_ref(r) for r in remedies])]
+        else:
+            checked = checks.suite_variants(_load(suite or "default", registry), variants)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     failed = 0
     for v in checked:
         remedies_text = ", ".join(r.name for r in v.remedies) or "no remedy"
         click.echo(f"{v.name}: cell {v.cell}, activation {v.activation}, init {v.init}, {remedies_text}")
-        for loss, many_to_one in (("mse", True), ("cross_entropy", False)):
-            try:
-                problem = make_problem(v, registry, loss=loss, many_to_one=many_to_one)
-            except ValueError as exc:  # a combination that does not fit, found when building
-                raise InputError(f"{v.name}: {exc}") from None
-            try:
-                errors = gradient_errors(problem)
-            except Exception as exc:  # a plugin's cell or remedy crashed
-                click.echo(f"error: {v.name}: cell '{v.cell}' or a remedy raised "
-                           f"{type(exc).__name__}: {exc}", err=True)
-                failed += 1
-                break
-            worst = max(errors, key=errors.get)
-            bad = {n: e for n, e in errors.items() if e > tolerance}
-            failed += bool(bad)
-            shape = "many-to-one" if many_to_one else "many-to-many"
-            verdict = "FAILED " + ", ".join(f"{n} {e:.1e}" for n, e in bad.items()) if bad else "ok"
-            click.echo(f"  {loss:<13} {shape:<12} {len(errors)} parameters, "
-                       f"largest relative error {errors[worst]:.1e} ({worst}): {verdict}")
+        try:
+            for done in checks.check_variant(v, registry, tolerance):
+                bad = done.failed
+                failed += bool(bad)
+                verdict = "FAILED " + ", ".join(f"{n} {e:.1e}" for n, e in bad.items()) if bad else "ok"
+                click.echo(f"  {done.loss:<13} {done.shape:<12} {len(done.errors)} parameters, "
+                           f"largest relative error {done.errors[done.worst]:.1e} ({done.worst}): {verdict}")
+        except checks.Crashed as exc:
+            click.echo(f"error: {v.name}: {exc}", err=True)
+            failed += 1
+        except ValueError as exc:  # a combination that does not fit, found when building
+            raise InputError(f"{v.name}: {exc}") from None
     if failed:
         click.echo(f"{failed} check(s) failed", err=True)
         sys.exit(1)

@@ -17,7 +17,7 @@ killed at any moment loses at most the runs in flight.
   exits when the process that started it dies. When a worker dies mid-run
   (a crash in native code, ``os._exit``), the runs that were in flight are
   run again one at a time in a fresh pool, so that only the run that kills
-  its worker on its own is lost.
+  its worker on its own is lost (``recovering_map``).
 - ``Dask``: a ``distributed`` client of the scheduler at ``scheduler``, or
   of a LocalCluster of ``jobs`` single-threaded worker processes bound to
   127.0.0.1 when no address is given. Dask is an optional extra.
@@ -65,38 +65,6 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def resolve(
-    base: ExecutionSpec,
-    executor: str | None = None,
-    jobs: int | None = None,
-    scheduler: str | None = None,
-    timeout_s: float | None = None,
-) -> ExecutionSpec:
-    """The suite's execution settings with the command line's on top.
-
-    ``--scheduler`` alone means Dask; ``--jobs N`` (N > 1) alone turns the
-    in-process executor into a process pool. An explicit executor wins.
-    """
-    kind = executor
-    if kind is None:
-        if scheduler is not None:
-            kind = "dask"
-        elif jobs is not None and jobs > 1 and base.executor == "serial":
-            kind = "processes"
-        else:
-            kind = base.executor
-    if scheduler is not None and kind != "dask":
-        raise ExecutorUnavailable(f"--scheduler is for the dask executor, not '{kind}'")
-    update = {"executor": kind}
-    if jobs is not None:
-        update["jobs"] = jobs
-    if scheduler is not None:
-        update["scheduler"] = scheduler
-    if timeout_s is not None:
-        update["timeout_s"] = timeout_s
-    return ExecutionSpec.model_validate(base.model_copy(update=update).model_dump())
 
 
 def check_available(execution: ExecutionSpec) -> None:
@@ -173,59 +141,75 @@ class ProcessPool:
         )
 
     def map(self, work: Work, runs: Iterable[RunSpec], started: Started) -> Iterator[Outcome]:
-        todo = collections.deque(runs)
-        suspects: collections.deque[RunSpec] = collections.deque()  # in flight when a worker died
-        in_flight: dict[cf.Future, tuple[RunSpec, bool]] = {}
-        pool = self._pool()
-        try:
-            while todo or suspects or in_flight:
-                # After a worker died, its runs go one at a time until each has finished alone.
-                slots = 1 if suspects else self.jobs
-                broken = False
-                while len(in_flight) < slots:
-                    if suspects:
-                        if in_flight:
-                            break
-                        run, alone = suspects.popleft(), True
-                    elif todo:
-                        run, alone = todo.popleft(), False
-                    else:
+        yield from recovering_map(self._pool, self.jobs, work, runs, started)
+
+
+def recovering_map(
+    new_pool: Callable[[], cf.ProcessPoolExecutor], jobs: int, work: Work, runs: Iterable[RunSpec], started: Started
+) -> Iterator[Outcome]:
+    """``runs`` on pools from ``new_pool``, at most ``jobs`` at a time, as
+    ``(run, outcome)`` in completion order, recovering from dead workers.
+
+    A worker that dies (a crash in native code, ``os._exit``) breaks its pool
+    and loses every run in flight. The pool is renewed, and the lost runs go
+    again one at a time: a run that fails alone killed its worker on its own,
+    and is yielded with WorkerDied; a run that finishes alone was only in the
+    way. The others wait until the suspects are cleared, so that only the runs
+    that kill their worker are lost.
+    """
+    todo = collections.deque(runs)
+    suspects: collections.deque[RunSpec] = collections.deque()  # in flight when a worker died
+    in_flight: dict[cf.Future, tuple[RunSpec, bool]] = {}
+    pool = new_pool()
+    try:
+        while todo or suspects or in_flight:
+            # After a worker died, its runs go one at a time until each has finished alone.
+            slots = 1 if suspects else jobs
+            broken = False
+            while len(in_flight) < slots:
+                if suspects:
+                    if in_flight:
                         break
+                    run, alone = suspects.popleft(), True
+                elif todo:
+                    run, alone = todo.popleft(), False
+                else:
+                    break
+                try:
+                    future = pool.submit(work, run)
+                except BrokenProcessPool:
+                    # A worker died after the last results were collected: this run
+                    # never started; it goes back in its queue, and the pool is renewed.
+                    (suspects if alone else todo).appendleft(run)
+                    broken = True
+                    break
+                if not alone:
+                    started(run)
+                in_flight[future] = (run, alone)
+            if not broken:
+                done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    run, alone = in_flight.pop(future)
                     try:
-                        future = pool.submit(work, run)
-                    except BrokenProcessPool:
-                        # A worker died after the last results were collected: this run
-                        # never started; it goes back in its queue, and the pool is renewed.
-                        (suspects if alone else todo).appendleft(run)
+                        yield run, future.result()
+                    except BrokenProcessPool as exc:
                         broken = True
-                        break
-                    if not alone:
-                        started(run)
-                    in_flight[future] = (run, alone)
-                if not broken:
-                    done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
-                    for future in done:
-                        run, alone = in_flight.pop(future)
-                        try:
-                            yield run, future.result()
-                        except BrokenProcessPool as exc:
-                            broken = True
-                            if alone:
-                                yield run, WorkerDied(f"the worker process died during the run ({exc})")
-                            else:
-                                suspects.append(run)
-                if broken:
-                    # Every run still in flight was lost with the pool: collect them too.
-                    for future in cf.as_completed(list(in_flight)):
-                        run, alone = in_flight.pop(future)
-                        try:
-                            yield run, future.result()
-                        except BrokenProcessPool:
+                        if alone:
+                            yield run, WorkerDied(f"the worker process died during the run ({exc})")
+                        else:
                             suspects.append(run)
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    pool = self._pool()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if broken:
+                # Every run still in flight was lost with the pool: collect them too.
+                for future in cf.as_completed(list(in_flight)):
+                    run, alone = in_flight.pop(future)
+                    try:
+                        yield run, future.result()
+                    except BrokenProcessPool:
+                        suspects.append(run)
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = new_pool()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class Dask:

@@ -34,7 +34,8 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from rnnbench import builtin_suites
-from rnnbench.executors import Executor, ExecutorUnavailable, make_executor, resolve
+from rnnbench.execution_settings import merge_settings
+from rnnbench.executors import Executor, ExecutorUnavailable, make_executor
 from rnnbench.plugins import Registry, load_registry
 from rnnbench.report import build_report
 from rnnbench.report.export import dataframe, tables_of, write_tables
@@ -136,7 +137,7 @@ def prepare(
         except ValueError as exc:
             raise SpecError([str(exc).splitlines()[0]]) from None
     try:
-        execution = resolve(spec.execution, executor, jobs, scheduler, timeout)
+        execution = merge_settings(spec.execution, executor, jobs, scheduler, timeout)
         made = make_executor(execution)  # checks, once, that it can run here
     except ValidationError as exc:
         raise ExecutorUnavailable(first_problem(exc)) from None

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from rnnbench.cli import main
-from rnnbench.executors import ExecutorUnavailable, resolve
+from rnnbench.execution_settings import merge_settings
+from rnnbench.executors import ExecutorUnavailable
 from rnnbench.plugins import load_registry
 from rnnbench.runner import plan, run_suite
 from rnnbench.spec import ExecutionSpec, parse_suite
@@ -203,16 +204,16 @@ def test_a_run_that_kills_its_worker_is_recorded_and_the_others_finish(tmp_path)
     assert all("worker process died" in r.message for r in store.results() if r.status == "error")
 
 
-def test_resolve_lets_the_command_line_override_the_suite():
+def test_merge_settings_lets_the_command_line_override_the_suite():
     suite = ExecutionSpec(timeout_s=5)
-    assert resolve(suite).executor == "serial"
-    assert resolve(suite, jobs=2) == ExecutionSpec(executor="processes", jobs=2, timeout_s=5)
-    assert resolve(suite, jobs=1).executor == "serial"
-    assert resolve(suite, scheduler="tcp://127.0.0.1:8786").executor == "dask"
-    assert resolve(ExecutionSpec(executor="dask"), jobs=3) == ExecutionSpec(executor="dask", jobs=3)
-    assert resolve(suite, executor="serial", timeout_s=1).timeout_s == 1
+    assert merge_settings(suite).executor == "serial"
+    assert merge_settings(suite, jobs=2) == ExecutionSpec(executor="processes", jobs=2, timeout_s=5)
+    assert merge_settings(suite, jobs=1).executor == "serial"
+    assert merge_settings(suite, scheduler="tcp://127.0.0.1:8786").executor == "dask"
+    assert merge_settings(ExecutionSpec(executor="dask"), jobs=3) == ExecutionSpec(executor="dask", jobs=3)
+    assert merge_settings(suite, executor="serial", timeout_s=1).timeout_s == 1
     with pytest.raises(ExecutorUnavailable, match="--scheduler is for the dask executor"):
-        resolve(suite, executor="processes", scheduler="tcp://127.0.0.1:8786")
+        merge_settings(suite, executor="processes", scheduler="tcp://127.0.0.1:8786")
 
 
 def test_the_dask_executor_without_dask_says_how_to_install_it(tmp_path, monkeypatch):

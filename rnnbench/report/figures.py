@@ -1,30 +1,27 @@
-"""The report's figures, each built from stored results as a matplotlib Figure.
+"""The report's figures, each built from stored results as a matplotlib Figure:
+convergence, gradient decay, success, gradient norm, W_hh over training,
+timing, and the timing history across commits (asv).
 
-Figures are standalone ``Figure`` objects on an Agg canvas, so no pyplot state
-is created and nothing needs closing; ``save`` writes one as PNG. Each variant
-is drawn in the colour of its index in ``suite.variants`` (``variant_colour``),
-the same in every figure and in the page's tables. A y axis is logarithmic when
-its values are positive and span more than one and a half decades
-(``LOG_SPAN``); gradient norms and decay profiles always are. Legends sit
-outside the panels so that they never cover data.
+Their common layout -- panels, the variants' colours, legends, log axes,
+saving as PNG -- is :mod:`rnnbench.report.figure_layout` (``layout``). A y
+axis is logarithmic when its values are positive and span more than one and a
+half decades (``layout.LOG_SPAN``); gradient norms and decay profiles always are.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 from matplotlib.transforms import offset_copy
 
+from rnnbench.report import figure_layout as layout
 from rnnbench.report.analysis import (
     finished,
     init_profile,
@@ -39,116 +36,7 @@ from rnnbench.report.stats import MIN_SEEDS, geometric_over_seeds, mean, over_se
 from rnnbench.results import RunResult
 from rnnbench.spec import SuiteSpec
 
-DPI = 100
-PANEL = (4.6, 3.2)  # inches per panel
-LEGEND_LINE = 0.2  # inches a line of a legend under a panel takes
-LEGEND_CHAR = 0.065  # inches a character of a legend takes, at most (font size "small")
-LEGEND_DROP = 36  # points from a panel's bottom to a legend under it: past its tick labels and x label
-LOG_SPAN = 30.0  # a positive axis spanning more than this ratio (1.5 decades) is drawn on a log scale
-BASELINE_STYLE = {"color": "grey", "ls": "--", "lw": 1.2}
 HAT_K = r"$\hat{k}$"
-
-
-# --- shared pieces --------------------------------------------------------------
-
-
-def variant_colour(suite: SuiteSpec, name: str):
-    """The colour of a variant: tab10 at its index in the suite (tab20 for a
-    suite of more than ten variants)."""
-    names = [v.name for v in suite.variants]
-    palette = "tab10" if len(names) <= 10 else "tab20"
-    return colormaps[palette](names.index(name) % 20)
-
-
-def _label(text: str) -> str:
-    """``text`` shown literally: no mathtext from '$', not hidden by a leading '_'."""
-    text = text.replace("$", r"\$")
-    return " " + text if text.startswith("_") else text
-
-
-def _figure(nrows: int, ncols: int, sharey: bool | str = False, size=PANEL) -> tuple[Figure, np.ndarray]:
-    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, sharey=sharey, squeeze=False)
-    for ax in axes.flat:
-        ax.grid(True, alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, distances
-    return fig, axes
-
-
-def _length_titles(axes_row, suite: SuiteSpec) -> None:
-    for ax, seq_len in zip(axes_row, suite.seq_lens):
-        ax.set_title(f"sequence length T = {seq_len}")
-
-
-def _wants_log(values: Sequence[float]) -> bool:
-    """Whether positive values spanning more than LOG_SPAN call for a log axis."""
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
-    return bool(len(v)) and v.min() > 0 and v.max() / v.min() > LOG_SPAN
-
-
-def _line(ax: Axes, x, y, **style) -> None:
-    """Plot a line; a lone point gets a marker so that it is seen."""
-    ax.plot(x, y, marker="o" if len(x) == 1 else None, markersize=4, **style)
-
-
-def _no_data(ax: Axes, text: str = "no data") -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="grey")
-
-
-def _variant_handles(suite: SuiteSpec, lw: float = 2.0) -> list[Line2D]:
-    return [
-        Line2D([], [], color=variant_colour(suite, v.name), lw=lw, label=_label(v.name))
-        for v in suite.variants
-    ]
-
-
-def _bottom_legend(fig: Figure, handles: list, ncols: int | None = None) -> None:
-    fig.legend(handles=handles, loc="outside lower center", ncols=ncols or min(len(handles), 4),
-               fontsize="small", frameon=False)
-
-
-def _legend_columns(suite: SuiteSpec) -> int:
-    """Columns of a legend under a row of panels, one per sequence length: as
-    many as fit under them."""
-    return 2 if len(suite.seq_lens) == 1 else 3
-
-
-def _mark_diverged(ax: Axes, suite: SuiteSpec, runs: Sequence[RunResult]) -> bool:
-    """A cross at the top of the panel at the last step of each diverged run;
-    whether there was one."""
-    marked = False
-    for r in runs:
-        if r.status == "diverged":
-            ax.plot([r.steps_done], [1.0], transform=ax.get_xaxis_transform(), marker="x",
-                    ms=8, mew=2, clip_on=False, color=variant_colour(suite, r.spec.variant.name))
-            marked = True
-    return marked
-
-
-DIVERGED_HANDLE = Line2D([], [], color="black", lw=0, marker="x", mew=2,
-                         label="diverged (at its last step)")
-
-
-def _tidy_log_axes(fig: Figure) -> None:
-    """On a log y axis spanning less than two decades, label ticks at 1, 2 and 5
-    times powers of ten in plain numbers instead of crowded minor-tick labels."""
-    for ax in fig.axes:
-        if ax.get_visible() and ax.get_yscale() == "log":
-            lo, hi = ax.get_ylim()
-            if lo > 0 and hi / lo < 100:
-                ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-                ax.yaxis.set_minor_formatter(NullFormatter())
-
-
-def save(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as PNG to ``path`` and return the path."""
-    _tidy_log_axes(fig)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    return path
 
 
 # --- convergence ----------------------------------------------------------------
@@ -217,7 +105,7 @@ def convergence_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure
     with a curve at a length gets no band there: each run's curve is drawn as a
     thin line instead.
 
-    A row is drawn on a log axis when its means span more than LOG_SPAN; there
+    A row is drawn on a log axis when its means span more than layout.LOG_SPAN; there
     the mean and interval are those of the log values (a geometric mean). The
     y axis covers the curves of the runs that finished, the baseline and the
     bands, with some headroom, so that an exploding run does not flatten every
@@ -225,8 +113,8 @@ def convergence_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure
     are cut at zero when every value is non-negative.
     """
     quantities = ["test loss", *metric_names(results)]
-    fig, axes = _figure(len(quantities), len(suite.seq_lens), sharey="row")
-    _length_titles(axes[0], suite)
+    fig, axes = layout.new_figure(len(quantities), len(suite.seq_lens), sharey="row")
+    layout.length_titles(axes[0], suite)
     any_diverged = any_thin = any_band = False
     done = finished(results)
     for row, quantity in zip(axes, quantities):
@@ -244,7 +132,7 @@ def convergence_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure
             for v in over_seeds([_curve(r, quantity) for r in runs_of(results, seq_len, variant.name)])[2]
             if v <= ceiling
         ]
-        log = _wants_log(means)
+        log = layout.wants_log(means)
         edges: list[float] = []
         core: list[float] = []  # the drawn means and the baselines
         nonnegative = all(v >= 0 for v in kept + means)
@@ -252,16 +140,16 @@ def convergence_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure
             cell_runs = [r for r in results if r.spec.seq_len == seq_len]
             for variant in suite.variants:
                 runs = runs_of(results, seq_len, variant.name)
-                colour = variant_colour(suite, variant.name)
+                colour = layout.variant_colour(suite, variant.name)
                 curves = [c for c in (_curve(r, quantity) for r in runs) if _has_values(c)]
                 x, m, lo, hi = _seed_band(curves, log)
                 if len(x):
-                    _line(ax, x, m, color=colour, lw=1.8)
+                    layout.line(ax, x, m, color=colour, lw=1.8)
                     core += [v for v in m if np.isfinite(v) and v <= ceiling]
                 if len(curves) < MIN_SEEDS:  # no band: each seed's own curve
                     for xs, ys in curves:
                         ys = np.array([np.nan if v is None else v for v in ys], dtype=float)
-                        _line(ax, xs, ys, color=colour, lw=0.7, alpha=0.6)
+                        layout.line(ax, xs, ys, color=colour, lw=0.7, alpha=0.6)
                         edges += [v for v in ys if np.isfinite(v) and v <= ceiling]
                     any_thin |= bool(curves)
                 elif len(x) and np.isfinite(lo).any():
@@ -273,21 +161,21 @@ def convergence_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure
                 if quantity == "test loss":
                     x, m, _, _ = _seed_band([_curve(r, "training loss") for r in runs], log)
                     if len(x):
-                        _line(ax, x, m, color=colour, lw=1.0, ls=":")
+                        layout.line(ax, x, m, color=colour, lw=1.0, ls=":")
                         core += [v for v in m if np.isfinite(v) and v <= ceiling]
             baseline = _baseline(cell_runs, quantity)
             if baseline is not None:
-                ax.axhline(baseline, **BASELINE_STYLE)
+                ax.axhline(baseline, **layout.BASELINE_STYLE)
                 core.append(baseline)
             if not cell_runs:
-                _no_data(ax)
-            any_diverged |= _mark_diverged(ax, suite, cell_runs)
+                layout.no_data(ax)
+            any_diverged |= layout.mark_diverged(ax, suite, cell_runs)
             ax.set_xlabel("step (parameter updates)")
         if log:
             row[0].set_yscale("log")
         row[0].set_ylim(*_limits(core, edges, log))
         row[0].set_ylabel(quantity + ("\n(log axis, geometric means)" if log else ""))
-    handles = _variant_handles(suite) + [
+    handles = layout.variant_handles(suite) + [
         Line2D([], [], color="black", lw=1.8, label="held-out set: mean over seeds"),
     ]
     if any_band:
@@ -298,11 +186,11 @@ def convergence_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure
                               label=f"one seed (variants with < {MIN_SEEDS} seeds)"))
     handles += [
         Line2D([], [], color="black", lw=1.0, ls=":", label="training loss: mean over seeds"),
-        Line2D([], [], label="input-blind baseline", **BASELINE_STYLE),
+        Line2D([], [], label="input-blind baseline", **layout.BASELINE_STYLE),
     ]
     if any_diverged:
-        handles.append(DIVERGED_HANDLE)
-    _bottom_legend(fig, handles, ncols=_legend_columns(suite))
+        handles.append(layout.DIVERGED_HANDLE)
+    layout.bottom_legend(fig, handles, ncols=layout.legend_columns(suite))
     return fig
 
 
@@ -329,16 +217,16 @@ def decay_figure(suite: SuiteSpec, results: Sequence[RunResult], rows: Sequence[
     # each panel's legend, a line per variant, goes under it: the panel grows to hold it,
     # wide enough for the longest name and its numbers (": k 0.705 -> 0.981, bound 1.95 -> 1.96")
     longest = max(len(v.name) for v in suite.variants) + 40
-    size = (max(PANEL[0], LEGEND_CHAR * longest + 1.0), PANEL[1] + LEGEND_LINE * len(suite.variants))
-    fig, axes = _figure(len(kinds), len(suite.seq_lens), size=size)
-    _length_titles(axes[0], suite)
+    size = (max(layout.PANEL[0], layout.LEGEND_CHAR * longest + 1.0), layout.PANEL[1] + layout.LEGEND_LINE * len(suite.variants))
+    fig, axes = layout.new_figure(len(kinds), len(suite.seq_lens), size=size)
+    layout.length_titles(axes[0], suite)
     by_cell = {(row["seq_len"], row["variant"]): row for row in rows}
     for row_axes, state in zip(axes, kinds):
         for ax, seq_len in zip(row_axes, suite.seq_lens):
             handles = []
             for variant in suite.variants:
                 runs = runs_of(results, seq_len, variant.name)
-                colour = variant_colour(suite, variant.name)
+                colour = layout.variant_colour(suite, variant.name)
                 drawn = False
                 for profile_of, style in ((init_profile, "--"), (final_profile, "-")):
                     profiles = [profile_of(r) for r in runs]
@@ -349,7 +237,7 @@ def decay_figure(suite: SuiteSpec, results: Sequence[RunResult], rows: Sequence[
                     ]
                     d, g = _mean_profile(norms)
                     if len(d):
-                        _line(ax, d, g, color=colour, lw=1.8 if style == "-" else 1.2, ls=style)
+                        layout.line(ax, d, g, color=colour, lw=1.8 if style == "-" else 1.2, ls=style)
                         drawn = True
                 if not drawn:
                     continue
@@ -360,21 +248,21 @@ def decay_figure(suite: SuiteSpec, results: Sequence[RunResult], rows: Sequence[
                         "n/a" if row["bound_init"] is None and row["bound_final"] is None
                         else f"{format_number(row['bound_init'], 3)} \u2192 {format_number(row['bound_final'], 3)}"
                     )
-                    text = f"{_label(variant.name)}: {HAT_K} {k}, bound {bound}"
+                    text = f"{layout.label(variant.name)}: {HAT_K} {k}, bound {bound}"
                 else:
                     k = (f"{format_number(row['state_k_hat_init'].get(state), 3)} \u2192 "
                          f"{format_number(row['state_k_hat_final'].get(state), 3)}")
-                    text = f"{_label(variant.name)}: {HAT_K} {k}"
+                    text = f"{layout.label(variant.name)}: {HAT_K} {k}"
                 handles.append(Line2D([], [], color=colour, lw=1.8, label=text))
             if ax.lines:
                 ax.set_yscale("log")
                 # anchored a fixed distance below the axes, under its tick labels and
                 # x label (a fraction of the axes' height moves with the layout)
-                below = offset_copy(ax.transAxes, fig=fig, y=-LEGEND_DROP, units="points")
+                below = offset_copy(ax.transAxes, fig=fig, y=-layout.LEGEND_DROP, units="points")
                 ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
                           bbox_transform=below, fontsize="small", frameon=False)
             else:
-                _no_data(ax)
+                layout.no_data(ax)
             ax.set_xlabel("distance back in time  d = T \u2212 t")
         name = "h" if state is None else state
         row_axes[0].set_ylabel(f"||dL_T / d{name}_t||  ({'hidden' if state is None else 'cell'} state)")
@@ -399,8 +287,8 @@ def success_figure(suite: SuiteSpec, rows: Sequence[dict]) -> Figure | None:
     criterion = next((row["criterion"] for row in rows if row["criterion"]), None)
     if criterion is None:
         return None
-    width = max(PANEL[0], 1.2 * len(suite.seq_lens) + 2.5)
-    fig, axes = _figure(1, 1, size=(width, PANEL[1]))
+    width = max(layout.PANEL[0], 1.2 * len(suite.seq_lens) + 2.5)
+    fig, axes = layout.new_figure(1, 1, size=(width, layout.PANEL[1]))
     ax = axes[0, 0]
     n = len(suite.variants)
     for i, variant in enumerate(suite.variants):
@@ -414,14 +302,14 @@ def success_figure(suite: SuiteSpec, rows: Sequence[dict]) -> Figure | None:
         ]
         if points:
             x, y = zip(*points)
-            ax.plot(x, y, marker="o", ms=6, lw=1.5, color=variant_colour(suite, variant.name))
+            ax.plot(x, y, marker="o", ms=6, lw=1.5, color=layout.variant_colour(suite, variant.name))
     ax.set_xticks(range(len(suite.seq_lens)), [str(t) for t in suite.seq_lens])
     ax.set_xlim(-0.5, len(suite.seq_lens) - 0.5)
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("sequence length T")
     ax.set_ylabel("fraction of seeds solved")
-    ax.set_title(f"success: '{_label(criterion)}' at the end of training", fontsize="medium")
-    fig.legend(handles=_variant_handles(suite, lw=1.5), loc="outside right center",
+    ax.set_title(f"success: '{layout.label(criterion)}' at the end of training", fontsize="medium")
+    fig.legend(handles=layout.variant_handles(suite, lw=1.5), loc="outside right center",
                fontsize="small", frameon=False)
     return fig
 
@@ -435,17 +323,17 @@ def grad_norm_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure:
     of the updates since the previous log, before the remedies (solid, band =
     min..max over seeds) and after them (dashed, drawn only where a remedy
     changed it, e.g. clipping)."""
-    fig, axes = _figure(1, len(suite.seq_lens), sharey=True)
-    _length_titles(axes[0], suite)
+    fig, axes = layout.new_figure(1, len(suite.seq_lens), sharey=True)
+    layout.length_titles(axes[0], suite)
     any_after = any_diverged = False
     for ax, seq_len in zip(axes[0], suite.seq_lens):
         cell_runs = [r for r in results if r.spec.seq_len == seq_len]
         for variant in suite.variants:
             runs = runs_of(results, seq_len, variant.name)
-            colour = variant_colour(suite, variant.name)
+            colour = layout.variant_colour(suite, variant.name)
             x, g, lo, hi = geometric_over_seeds([(r.curves.step, r.curves.grad_norm) for r in runs])
             if len(x):
-                _line(ax, x, g, color=colour, lw=1.6)
+                layout.line(ax, x, g, color=colour, lw=1.6)
                 ax.fill_between(x, lo, hi, color=colour, alpha=0.15, lw=0)
             changed = any(
                 a is not None and b is not None and not math.isclose(a, b, rel_tol=1e-9)
@@ -456,24 +344,24 @@ def grad_norm_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure:
                 xa, ga, _, _ = geometric_over_seeds(
                     [(r.curves.step, r.curves.grad_norm_after) for r in runs]
                 )
-                _line(ax, xa, ga, color=colour, lw=1.3, ls="--")
+                layout.line(ax, xa, ga, color=colour, lw=1.3, ls="--")
                 any_after = True
-        any_diverged |= _mark_diverged(ax, suite, cell_runs)
+        any_diverged |= layout.mark_diverged(ax, suite, cell_runs)
         if ax.lines:
             ax.set_yscale("log")
         else:
-            _no_data(ax)
+            layout.no_data(ax)
         ax.set_xlabel("step (parameter updates)")
     axes[0, 0].set_ylabel("global gradient norm")
-    handles = _variant_handles(suite) + [
+    handles = layout.variant_handles(suite) + [
         Line2D([], [], color="black", lw=1.6, label="before the remedies: geometric mean over seeds"),
         Patch(color="black", alpha=0.15, lw=0, label="min..max over seeds"),
     ]
     if any_after:
         handles.append(Line2D([], [], color="black", lw=1.3, ls="--", label="after the remedies"))
     if any_diverged:
-        handles.append(DIVERGED_HANDLE)
-    _bottom_legend(fig, handles, ncols=_legend_columns(suite))
+        handles.append(layout.DIVERGED_HANDLE)
+    layout.bottom_legend(fig, handles, ncols=layout.legend_columns(suite))
     return fig
 
 
@@ -482,30 +370,30 @@ def recurrent_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure:
     W_hh (dashed; vanilla cells only) over training, mean over seeds, one panel
     per sequence length, with 1 marked: the edge between a linear recurrence
     that shrinks and one that grows."""
-    fig, axes = _figure(1, len(suite.seq_lens), sharey=True)
-    _length_titles(axes[0], suite)
+    fig, axes = layout.new_figure(1, len(suite.seq_lens), sharey=True)
+    layout.length_titles(axes[0], suite)
     values: list[float] = []
     any_radius = any_diverged = False
     for ax, seq_len in zip(axes[0], suite.seq_lens):
         cell_runs = [r for r in results if r.spec.seq_len == seq_len]
         for variant in suite.variants:
             runs = runs_of(results, seq_len, variant.name)
-            colour = variant_colour(suite, variant.name)
+            colour = layout.variant_colour(suite, variant.name)
             for attr, style in (("recurrent_norm", "-"), ("spectral_radius", "--")):
                 x, _, m, _, _ = over_seeds([(r.curves.step, getattr(r.curves, attr)) for r in runs])
                 if len(x):
-                    _line(ax, x, m, color=colour, lw=1.6 if style == "-" else 1.2, ls=style)
+                    layout.line(ax, x, m, color=colour, lw=1.6 if style == "-" else 1.2, ls=style)
                     values += list(m)
                     any_radius |= attr == "spectral_radius"
         ax.axhline(1.0, color="grey", lw=1.0, ls=":")
-        any_diverged |= _mark_diverged(ax, suite, cell_runs)
+        any_diverged |= layout.mark_diverged(ax, suite, cell_runs)
         if not cell_runs:
-            _no_data(ax)
+            layout.no_data(ax)
         ax.set_xlabel("step (parameter updates)")
-    if _wants_log(values + [1.0]):
+    if layout.wants_log(values + [1.0]):
         axes[0, 0].set_yscale("log")
     axes[0, 0].set_ylabel("norm and spectral radius of W_hh")
-    handles = _variant_handles(suite) + [
+    handles = layout.variant_handles(suite) + [
         Line2D([], [], color="black", lw=1.6, label="||W_hh||_2 (largest singular value)"),
     ]
     if any_radius:
@@ -513,8 +401,8 @@ def recurrent_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure:
                               label="spectral radius (vanilla cells)"))
     handles.append(Line2D([], [], color="grey", lw=1.0, ls=":", label="1"))
     if any_diverged:
-        handles.append(DIVERGED_HANDLE)
-    _bottom_legend(fig, handles, ncols=_legend_columns(suite))
+        handles.append(layout.DIVERGED_HANDLE)
+    layout.bottom_legend(fig, handles, ncols=layout.legend_columns(suite))
     return fig
 
 
@@ -527,13 +415,13 @@ def timing_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure:
     (runs that diverged early are left out: their few steps are dominated by
     setting up)."""
     n = len(suite.variants)
-    width = max(PANEL[0], (0.35 * n + 0.6) * len(suite.seq_lens) + 2.5)
-    fig, axes = _figure(1, 1, size=(width, PANEL[1]))
+    width = max(layout.PANEL[0], (0.35 * n + 0.6) * len(suite.seq_lens) + 2.5)
+    fig, axes = layout.new_figure(1, 1, size=(width, layout.PANEL[1]))
     ax = axes[0, 0]
     bar = 0.8 / n
     values: list[float] = []
     for i, variant in enumerate(suite.variants):
-        colour = variant_colour(suite, variant.name)
+        colour = layout.variant_colour(suite, variant.name)
         for j, seq_len in enumerate(suite.seq_lens):
             times = [
                 1e3 * r.seconds_per_step for r in finished(runs_of(results, seq_len, variant.name))
@@ -548,17 +436,17 @@ def timing_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure:
             ax.plot([x] * len(times), times, ls="none", marker="o", ms=3.5,
                     mfc="white", mec="black", mew=0.8)
             values += times
-    if _wants_log(values):
+    if layout.wants_log(values):
         ax.set_yscale("log")
     if not values:
-        _no_data(ax)
+        layout.no_data(ax)
     ax.set_xticks(range(len(suite.seq_lens)), [str(t) for t in suite.seq_lens])
     ax.set_xlim(-0.5, len(suite.seq_lens) - 0.5)
     ax.set_xlabel("sequence length T")
     ax.set_ylabel("milliseconds per step")
     ax.grid(True, axis="y", alpha=0.3)
     ax.grid(False, axis="x")
-    handles = _variant_handles(suite, lw=6) + [
+    handles = layout.variant_handles(suite, lw=6) + [
         Line2D([], [], ls="none", marker="o", ms=4, mfc="white", mec="black", label="one run"),
     ]
     fig.legend(handles=handles, loc="outside right center", fontsize="small", frameon=False)
@@ -579,7 +467,7 @@ def asv_figure(points: Sequence[AsvPoint], max_panels: int = 8) -> Figure | None
     where = {c: i for i, c in enumerate(commits)}
     hosts = {(p.machine, p.env) for p in points}
     benchmarks = sorted({p.benchmark for p in points})[:max_panels]
-    fig, axes = _figure(len(benchmarks), 1, size=(7.0, 3.2))  # legends go to the right
+    fig, axes = layout.new_figure(len(benchmarks), 1, size=(7.0, 3.2))  # legends go to the right
     colours = colormaps["tab20"]
     for ax, name in zip(axes.flat, benchmarks):
         mine = [p for p in points if p.benchmark == name]
@@ -593,10 +481,10 @@ def asv_figure(points: Sequence[AsvPoint], max_panels: int = 8) -> Figure | None
                 label += f" [{machine}, {env}]"
             ax.plot([where[p.commit] for p in pts], [p.seconds for p in pts], marker="o", ms=3,
                     lw=1.2, color=colours(k % 20), ls=("-", "--", ":")[(k // 20) % 3],
-                    label=_label(label))
-        if _wants_log([p.seconds for p in mine]):
+                    label=layout.label(label))
+        if layout.wants_log([p.seconds for p in mine]):
             ax.set_yscale("log")
-        ax.set_title(_label(name), fontsize="medium")
+        ax.set_title(layout.label(name), fontsize="medium")
         ax.set_ylabel("seconds")
         ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
         ax.xaxis.set_major_formatter(FuncFormatter(

@@ -27,6 +27,7 @@ from rnnbench.api import ReportSection
 from rnnbench.plugins import Hooks, one_line
 
 from rnnbench.report.findings import check as check_findings
+from rnnbench.report import figure_layout as layout
 from rnnbench.report import figures, tuning_figures
 from rnnbench.report.analysis import (
     RANKING_RULE,
@@ -150,7 +151,7 @@ def _environment(suite: SuiteSpec) -> Environment:
     env.filters["percent"] = format_percent
     env.filters["statuses"] = format_statuses
     env.filters["ref"] = format_ref
-    env.filters["colour"] = lambda name: to_hex(figures.variant_colour(suite, name))
+    env.filters["colour"] = lambda name: to_hex(layout.variant_colour(suite, name))
     return env
 
 
@@ -205,7 +206,7 @@ def build_report(
         if fig is None:
             path.unlink(missing_ok=True)  # not a stale figure from an earlier build
             continue
-        figures.save(fig, path)
+        layout.save(fig, path)
         shown.append(info)
     page = _environment(suite).get_template("index.html.j2").render(
         suite=suite,
@@ -257,7 +258,7 @@ def _undrawable(section: object) -> str | None:
 
 def _save_section_figure(figure: Figure | bytes, path: Path) -> None:
     if isinstance(figure, Figure):
-        figure.savefig(path, dpi=figures.DPI, bbox_inches="tight")
+        figure.savefig(path, dpi=layout.DPI, bbox_inches="tight")
     else:
         path.write_bytes(bytes(figure))
 
@@ -313,7 +314,7 @@ def _save_tuning_figure(suite: SuiteSpec, selections, out: Path) -> FigureInfo |
     if fig is None:
         path.unlink(missing_ok=True)
         return None
-    figures.save(fig, path)
+    layout.save(fig, path)
     return replace(TUNING_FIGURE, caption=tuning_figures.tuning_caption(suite))
 
 

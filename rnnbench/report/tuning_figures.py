@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogLocator, NullFormatter
 
-from rnnbench.report import figures
+from rnnbench.report import figure_layout as layout
 from rnnbench.report.formatting import DASH
 from rnnbench.report.stats import mean
 from rnnbench.spec import SearchDim, SuiteSpec
@@ -162,8 +162,8 @@ def tuning_figure(suite: SuiteSpec, selections: Sequence[Selection]) -> Figure |
         if d is not None:
             dims.setdefault(d.name, d)
     rows = list(dims)
-    fig, axes = figures._figure(len(rows), len(suite.seq_lens), sharey=True)
-    figures._length_titles(axes[0], suite)
+    fig, axes = layout.new_figure(len(rows), len(suite.seq_lens), sharey=True)
+    layout.length_titles(axes[0], suite)
 
     # the y range first: every finite value and baseline, and the ceiling
     values = [v for s in selections for t in s.trials for v in _seed_values(t, metric)]
@@ -188,7 +188,7 @@ def tuning_figure(suite: SuiteSpec, selections: Sequence[Selection]) -> Figure |
                 dim = x_dimension(suite, variant.name)
                 if sel is None or dim is None or dim.name != xname:
                     continue
-                colour = figures.variant_colour(suite, variant.name)
+                colour = layout.variant_colour(suite, variant.name)
                 dots_x, dots_y, scored, failed_x = [], [], [], []
                 for t in sel.trials:
                     x = t.values[xname]
@@ -205,7 +205,7 @@ def tuning_figure(suite: SuiteSpec, selections: Sequence[Selection]) -> Figure |
                             gid=f"seeds:{variant.name}")
                 if scored:
                     xs, ys = _best_per_x(scored, goal)
-                    figures._line(ax, xs, ys, color=colour, lw=1.8, gid=f"score:{variant.name}")
+                    layout.line(ax, xs, ys, color=colour, lw=1.8, gid=f"score:{variant.name}")
                 above_x = [x for x, s in scored if s > ceiling]
                 top = CROSS_TOP - CROSS_STEP * slots
                 if failed_x or above_x:
@@ -229,15 +229,15 @@ def tuning_figure(suite: SuiteSpec, selections: Sequence[Selection]) -> Figure |
                                 **CHOSEN_STYLE)
                     any_chosen = True
             if baselines.get(seq_len) is not None:
-                ax.axhline(baselines[seq_len], **figures.BASELINE_STYLE)
+                ax.axhline(baselines[seq_len], **layout.BASELINE_STYLE)
             if not drawn:
-                figures._no_data(ax)
+                layout.no_data(ax)
             if log_x:
                 ax.set_xscale("log")
                 ax.xaxis.set_major_locator(LogLocator(base=10))
                 ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel(_pretty(xname) + (" (log axis)" if log_x else ""))
-    log_y = figures._wants_log(kept)
+    log_y = layout.wants_log(kept)
     if log_y:
         axes[0, 0].set_yscale("log")
     kept = [v for v in kept if v > 0 or not log_y]
@@ -255,7 +255,7 @@ def tuning_figure(suite: SuiteSpec, selections: Sequence[Selection]) -> Figure |
     for row_axes in axes:
         row_axes[0].set_ylabel(f"final {_pretty(metric)}, validation set\n({direction} is better"
                                + (", log axis)" if log_y else ")"))
-    handles = figures._variant_handles(suite) + [
+    handles = layout.variant_handles(suite) + [
         Line2D([], [], color="black", ls="none", marker="o", ms=3, alpha=0.55, label="one tuning seed"),
         Line2D([], [], color="black", lw=1.8, label="trial score: mean over tuning seeds"),
     ]
@@ -267,8 +267,8 @@ def tuning_figure(suite: SuiteSpec, selections: Sequence[Selection]) -> Figure |
     if any_above:
         handles.append(Line2D([], [], color="black", label="score above the axis", **ABOVE_STYLE))
     if shown_baselines:
-        handles.append(Line2D([], [], label="input-blind baseline", **figures.BASELINE_STYLE))
-    figures._bottom_legend(fig, handles, ncols=figures._legend_columns(suite))
+        handles.append(Line2D([], [], label="input-blind baseline", **layout.BASELINE_STYLE))
+    layout.bottom_legend(fig, handles, ncols=layout.legend_columns(suite))
     return fig
 
 
