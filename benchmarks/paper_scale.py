@@ -31,7 +31,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from benchmarks.compare_pytorch import gemm_rate
 from rnnbench import builtin_suites, tuning
 from rnnbench.engine.blas import blas_threads
-from rnnbench.plugins import load_registry
+from rnnbench.registry import load_registry
 from rnnbench.runner import environment
 from rnnbench.spec import RunSpec
 from rnnbench.training import train

@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 
 from rnnbench.executors import available_cores
-from rnnbench.plugins import load_registry
+from rnnbench.registry import load_registry
 from rnnbench.runner import run_suite
 from rnnbench.spec import ExecutionSpec, parse_suite
 from rnnbench.store import Store

@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from benchmarks.compare_pytorch import gemm_rate
 from rnnbench import builtin_suites
-from rnnbench.plugins import load_registry
+from rnnbench.registry import load_registry
 from rnnbench.runner import environment, run_suite
 from rnnbench.spec import ExecutionSpec
 from rnnbench.store import Store

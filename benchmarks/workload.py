@@ -22,7 +22,7 @@ import numpy as np
 
 from rnnbench.api import Batch, Optimizer
 from rnnbench.engine import memory
-from rnnbench.plugins import load_registry
+from rnnbench.registry import load_registry
 from rnnbench.spec import OptimizerRef, VariantSpec
 from rnnbench.training import train_step
 from rnnbench.variant import Model, build_model

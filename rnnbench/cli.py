@@ -26,7 +26,7 @@ import click
 from rnnbench import __version__, builtin_suites, session
 from rnnbench.extras import MissingExtra
 from rnnbench.report.findings import check as check_findings
-from rnnbench.plugins import KINDS, Registry
+from rnnbench.registry import KINDS, Registry
 from rnnbench.report import build_report, export_results
 from rnnbench.report.analysis import summarise
 from rnnbench.report.export import FORMATS, check_formats

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from rnnbench.api import Batch
 from rnnbench.engine import numerics
-from rnnbench.engine.gradcheck import check_gradients
+from rnnbench.engine.finite_differences import check_gradients
 from rnnbench.resolve import Refused, resolve_variant
 from rnnbench.spec import SuiteSpec, VariantSpec, format_validation_error
 from rnnbench.variant import Model, build_model

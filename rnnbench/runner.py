@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 from rnnbench import tuning
 from rnnbench.engine.blas import blas_description, blas_threads
 from rnnbench.executors import Executor, make_executor
-from rnnbench.plugins import Registry, load_registry
+from rnnbench.registry import Registry, load_registry
 from rnnbench.results import RunResult, made_by
 from rnnbench.spec import ExecutionSpec, RunSpec, SuiteSpec
 from rnnbench.store import Store

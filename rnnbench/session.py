@@ -36,7 +36,7 @@ from tqdm import tqdm
 from rnnbench import builtin_suites
 from rnnbench.execution_settings import merge_settings
 from rnnbench.executors import Executor, ExecutorUnavailable, make_executor
-from rnnbench.plugins import Registry, load_registry
+from rnnbench.registry import Registry, load_registry
 from rnnbench.report import build_report
 from rnnbench.report.export import dataframe, tables_of, write_tables
 from rnnbench.results import STATUSES, RunResult, first_problem

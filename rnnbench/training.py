@@ -25,7 +25,7 @@ import numpy as np
 from rnnbench.api import Batch, Optimizer, Params, Task
 from rnnbench.engine import memory, numerics
 from rnnbench.engine.network import Network, cast, global_norm
-from rnnbench.plugins import Registry
+from rnnbench.registry import Registry
 from rnnbench.results import Curves, DecayProfile, RunResult
 from rnnbench.spec import RunSpec
 from rnnbench.variant import Model, build_model

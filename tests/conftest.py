@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from rnnbench.plugins import load_registry
+from rnnbench.registry import load_registry
 from rnnbench.spec import parse_suite
 
 SMALL_SUITE = {

@@ -8,7 +8,7 @@ import pytest
 from rnnbench.api import Batch, ModelConfig
 from rnnbench.engine import blas, columns, layernorm
 from rnnbench.engine.activations import ACTIVATION_NAMES, activation
-from rnnbench.engine.gradcheck import check_gradients, numerical_gradient
+from rnnbench.engine.finite_differences import check_gradients, numerical_gradient
 from rnnbench.engine.losses import cross_entropy, mse
 from rnnbench.engine.network import Network, init_readout
 from rnnbench.engine.step_products import StepProducts

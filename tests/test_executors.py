@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from rnnbench.cli import main
 from rnnbench.execution_settings import merge_settings
 from rnnbench.executors import ExecutorUnavailable
-from rnnbench.plugins import load_registry
+from rnnbench.registry import load_registry
 from rnnbench.runner import plan, run_suite
 from rnnbench.spec import ExecutionSpec, parse_suite
 from rnnbench.store import Store

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from rnnbench.report.findings import check
-from rnnbench.plugins import load_registry
+from rnnbench.registry import load_registry
 from rnnbench.results import RunResult
 from rnnbench.runner import run_suite
 from rnnbench.spec import SpecError, parse_suite

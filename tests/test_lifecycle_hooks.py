@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rnnbench.api import ReportSection
-from rnnbench.plugins import load_registry
+from rnnbench.registry import load_registry
 from rnnbench.report import build_report
 from rnnbench.runner import run_suite
 from rnnbench.spec import ExecutionSpec, parse_suite

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from rnnbench.api import Batch, ModelConfig
 from rnnbench.engine import lstm_kernels
-from rnnbench.engine.gradcheck import check_gradients
+from rnnbench.engine.finite_differences import check_gradients
 from rnnbench.engine.losses import cross_entropy, mse
 from rnnbench.engine.network import Network, init_readout
 from rnnbench_plugins.layer_norm import LayerNormTransform

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from rnnbench.api import Optimizer
-from rnnbench.plugins import load_registry
+from rnnbench.registry import load_registry
 from rnnbench.spec import SpecError, parse_suite
 from rnnbench.training import train
 

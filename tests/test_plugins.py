@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench.plugins import UnknownName, load_registry
+from rnnbench.registry import UnknownName, load_registry
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -10,7 +10,7 @@ import pytest
 from rnnbench.api import Batch
 from rnnbench.engine.network import global_norm
 from rnnbench.gradcheck import gradient_errors, make_problem
-from rnnbench.plugins import load_registry
+from rnnbench.registry import load_registry
 from rnnbench.resolve import model_config as resolve_model, resolve_variant
 from rnnbench.variant import build_model
 from rnnbench.spec import VariantSpec, parse_suite

@@ -14,10 +14,10 @@ import pytest
 from rnnbench.report import build_report, export_csv, export_results
 from rnnbench.report import figures
 from rnnbench.report.analysis import (
-    environment,
     fit_decay_factor,
     improvement_tables,
     rank_variants,
+    recorded_environment,
     summarise,
 )
 from rnnbench.report.asv_history import parse_result_file, read_asv_results
@@ -421,7 +421,7 @@ def test_probability_of_improvement_table_counts_pairs_of_runs(stored):
 
 
 def test_environment_lists_every_value_the_runs_recorded(stored):
-    env = dict(environment(stored.results()))
+    env = dict(recorded_environment(stored.results()))
     assert env["numpy"] == [("2.0.0", 6), ("2.1.0", 5)]
     assert env["cpu"] == [("Synthetic CPU", 11)] and env["blas"] == [("openblas 0.3.26", 11)]
 

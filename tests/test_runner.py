@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnbench.plugins import load_registry
+from rnnbench.registry import load_registry
 from rnnbench.runner import run_suite
 from rnnbench.spec import parse_suite
 from rnnbench.store import Store, write_atomic

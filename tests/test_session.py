@@ -18,7 +18,7 @@ import pytest
 import rnnbench
 from rnnbench import session
 from rnnbench.executors import ExecutorUnavailable
-from rnnbench.plugins import load_registry
+from rnnbench.registry import load_registry
 from rnnbench.spec import SpecError
 
 from command import rnnbench as command

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rnnbench.engine.losses import cross_entropy
-from rnnbench.plugins import load_registry
+from rnnbench.registry import load_registry
 from rnnbench.spec import parse_suite
 from rnnbench.training import train
 from rnnbench_plugins.copy_memory import CopyMemory

@@ -18,7 +18,7 @@ import pytest
 
 from rnnbench.engine import fast, textbook
 from rnnbench.gradcheck import gradient_errors, make_problem
-from rnnbench.plugins import load_registry
+from rnnbench.registry import load_registry
 from rnnbench.spec import parse_suite
 from rnnbench.training import train
 from test_remedies import COMBINATIONS, REGISTRY, variant
@@ -140,7 +140,7 @@ SUITE = {
 WITHOUT_NUMBA = """
 import json, sys
 sys.modules["numba"] = None  # import numba now raises ImportError
-from rnnbench.plugins import load_registry
+from rnnbench.registry import load_registry
 from rnnbench.spec import parse_suite
 from rnnbench.training import train
 registry = load_registry()

@@ -266,7 +266,7 @@ def improvement_tables(suite: SuiteSpec, results: Sequence[RunResult]) -> list[d
     return tables
 
 
-def environment(results: Sequence[RunResult]) -> list[tuple[str, list[tuple[str, int]]]]:
+def recorded_environment(results: Sequence[RunResult]) -> list[tuple[str, list[tuple[str, int]]]]:
     """The recorded environment: for each key any run records (package versions,
     CPU, BLAS...), sorted by key, its distinct values with how many runs
     recorded each, most common first."""

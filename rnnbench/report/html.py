@@ -24,18 +24,18 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from rnnbench.api import ReportSection
-from rnnbench.plugins import Hooks, one_line
+from rnnbench.registry import Hooks, one_line
 
 from rnnbench.report.findings import check as check_findings
 from rnnbench.report import figure_layout as layout
 from rnnbench.report import figures, tuning_figures
 from rnnbench.report.analysis import (
     RANKING_RULE,
-    environment,
     improvement_tables,
     main_criterion,
     metric_names,
     rank_variants,
+    recorded_environment,
     summarise,
 )
 from rnnbench.report.asv_history import read_asv_results
@@ -138,7 +138,7 @@ TUNING_FIGURE = FigureInfo(
 )
 
 
-def _environment(suite: SuiteSpec) -> Environment:
+def _jinja_environment(suite: SuiteSpec) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -208,7 +208,7 @@ def build_report(
             continue
         layout.save(fig, path)
         shown.append(info)
-    page = _environment(suite).get_template("index.html.j2").render(
+    page = _jinja_environment(suite).get_template("index.html.j2").render(
         suite=suite,
         results=results,
         rows=rows,
@@ -222,7 +222,7 @@ def build_report(
         criterion=main_criterion(results),
         expected_runs=len(suite.runs()),
         problems=[r for r in results if r.status != "ok"],
-        environment=environment(results),
+        environment=recorded_environment(results),
         figures=shown,
         sections=sections,
         tuning=_tuning_context(suite, selections, results, tuning_shown),
