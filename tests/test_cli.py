@@ -9,29 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from command import rnnbench
+from command import TINY_SUITE, rnnbench
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-TINY = """
-name = "tiny"
-seq_lens = [5]
-seeds = [0, 1]
-[task]
-name = "adding"
-[train]
-steps = 12
-batch_size = 4
-log_every = 4
-test_size = 8
-[[variants]]
-name = "<script>alert(1)</script>"
-hidden_size = 4
-[[variants]]
-name = "clipped"
-hidden_size = 4
-remedies = [{ name = "clip_norm", threshold = 0.5 }]
-"""
+TINY = TINY_SUITE.replace('name = "plain"', 'name = "<script>alert(1)</script>"')  # must be escaped
 
 
 

@@ -17,30 +17,12 @@ from rnnbench.runner import plan, run_suite
 from rnnbench.spec import ExecutionSpec, parse_suite
 from rnnbench.store import Store
 
-from command import rnnbench
+from command import TINY_SUITE, rnnbench
 
 FIXTURES = Path(__file__).parent / "fixtures"
 METRICS = ("status", "curves", "decay", "final_train_loss", "final_test_loss", "steps_done")
 
-SUITE_FILE = """
-name = "tiny"
-seq_lens = [5]
-seeds = [0, 1]
-[task]
-name = "adding"
-[train]
-steps = 12
-batch_size = 4
-log_every = 4
-test_size = 8
-[[variants]]
-name = "plain"
-hidden_size = 4
-[[variants]]
-name = "clipped"
-hidden_size = 4
-remedies = [{ name = "clip_norm", threshold = 0.5 }]
-"""
+SUITE_FILE = TINY_SUITE
 
 
 def stored_metrics(store: Store) -> dict[str, dict]:
