@@ -28,7 +28,7 @@ from rnnbench.report.analysis import (
     metric_names,
     runs_of,
     success,
-    trained as trained_runs,
+    trained,
 )
 from rnnbench.report.stats import (
     LEVEL,
@@ -143,8 +143,8 @@ def sample(runs: Sequence[RunResult], name: str, criterion: str | None, metrics:
     its whole training budget, a lower bound on its true value.
     """
     if name == "success_rate":
-        solved, trained = success(runs, criterion)
-        return Sample(count=solved if criterion else None, total=trained if criterion else 0)
+        solved, total = success(runs, criterion)
+        return Sample(count=solved if criterion else None, total=total if criterion else 0)
     if name in ("diverged_fraction", "trials_diverged_fraction"):
         return Sample(count=sum(r.status == "diverged" for r in runs), total=len(runs))
     done = finished(runs)
@@ -160,7 +160,7 @@ def sample(runs: Sequence[RunResult], name: str, criterion: str | None, metrics:
     elif name == "k_hat_over_bound_init":
         per_run = [_k_hat_over_bound_init(r) for r in runs]
     elif name == "steps_to_solve":
-        per_run = [_steps_to_solve(r) for r in trained_runs(runs)]
+        per_run = [_steps_to_solve(r) for r in trained(runs)]
     elif name == "recurrent_norm_final":
         per_run = [r.curves.recurrent_norm[-1] for r in runs if r.curves.recurrent_norm]
     elif name in metrics:
