@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from benchmarks.workload import SHAPES, training_step
-from rnnbench.engine import blas, numerics
+from rnnbench.process_settings import run_settings
 
 # Remedy tables as a suite file writes them, and the cell each is timed on.
 REMEDIES = {
@@ -48,9 +48,8 @@ class Remedy:
     param_names = ["remedy"]
 
     def setup(self, remedy):
-        self._ctx = (blas.blas_threads(1), numerics.flush_to_zero(True))
-        for c in self._ctx:
-            c.__enter__()
+        self._settings = run_settings(threads=1, flush_to_zero=True)  # as a worker trains a run
+        self._settings.__enter__()
         self.step = _build(remedy)
         self.step.run()
         cell = REMEDIES[remedy][0]
@@ -58,8 +57,7 @@ class Remedy:
         self.bare.run()
 
     def teardown(self, remedy):
-        for c in reversed(self._ctx):
-            c.__exit__(None, None, None)
+        self._settings.__exit__(None, None, None)
 
     def time_step(self, remedy):
         """Seconds per step with the remedy."""

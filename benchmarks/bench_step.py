@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from benchmarks.workload import SHAPES, matmul_flops, training_step
-from rnnbench.engine import blas, numerics
+from rnnbench.process_settings import run_settings
 
 CELLS = ["vanilla", "lstm", "gru"]
 DTYPES = ["float32", "float64"]
@@ -24,16 +24,13 @@ class _Step:
     param_names = ["cell", "dtype", "shape"]
 
     def setup(self, cell, dtype, shape):
-        self._threads = blas.blas_threads(1)
-        self._threads.__enter__()
-        self._ftz = numerics.flush_to_zero(True)
-        self._ftz.__enter__()
+        self._settings = run_settings(threads=1, flush_to_zero=True)  # as a worker trains a run
+        self._settings.__enter__()
         self.step = training_step(cell, *SHAPES[shape], inputs=INPUTS, dtype=dtype)
         self.step.run()
 
     def teardown(self, cell, dtype, shape):
-        self._ftz.__exit__(None, None, None)
-        self._threads.__exit__(None, None, None)
+        self._settings.__exit__(None, None, None)
 
 
 class TimeStep(_Step):

@@ -37,6 +37,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from benchmarks.workload import GATES, matmul_flops, training_step
 from rnnbench.engine import blas, numerics
+from rnnbench.process_settings import run_settings
 
 CELLS = ("vanilla", "lstm", "gru")
 TARGET_SHAPES = ((32, 128, 100), (128, 256, 200))
@@ -141,7 +142,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    with blas.blas_threads(args.threads), numerics.flush_to_zero(not args.no_flush):
+    with run_settings(args.threads, flush_to_zero=not args.no_flush):  # as a worker trains a run
         torch.set_flush_denormal(not args.no_flush)
         for line in machine():
             print(line)

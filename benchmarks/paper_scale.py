@@ -6,7 +6,8 @@ For every (variant, length) of a suite's ``[paper]`` version, one probe of
 the run as configured there (its hidden size, batch, length, cell and
 remedies, at a learning rate of 1e-6 so that no probe diverges: the rate does
 not change the cost of a step) trains 60
-steps in this process with one BLAS thread, as a worker does, and records
+steps in this process under a worker's settings (one BLAS thread, the
+run's flush-to-zero, the allocator: ``rnnbench.process_settings``), and records
 when each step ends. The steps from 20 to 60 give the time of a step; what
 comes before the first step (building the task and the model, the first
 evaluation) is the fixed cost; what comes after the last (the final
@@ -30,7 +31,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from benchmarks.compare_pytorch import gemm_rate
 from rnnbench import builtin_suites, tuning
-from rnnbench.engine.blas import blas_threads
+from rnnbench.process_settings import run_settings
 from rnnbench.registry import load_registry
 from rnnbench.runner import environment
 from rnnbench.spec import RunSpec
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
     env = environment()
     print(f"CPU: {env['cpu']} ({env['cores']} cores); BLAS: {env.get('blas', 'unknown')}; "
           f"sgemm peak (2048^3, 1 thread): {gemm_rate(2048, 2048, 2048, 'float32'):.0f} GFLOP/s")
-    with blas_threads(1):
+    with run_settings(threads=1, flush_to_zero=True):  # the built-in suites' setting
         train(builtin_suites.load(names[0], registry).runs()[0].model_copy(
             update={"train": builtin_suites.load(names[0], registry).train.model_copy(update={"steps": 2})}),
             registry)  # compiles the kernels once, outside the timings

@@ -30,7 +30,8 @@ from pathlib import Path
 from rnnbench.executors import available_cores
 from rnnbench.registry import load_registry
 from rnnbench.runner import run_suite
-from rnnbench.spec import ExecutionSpec, parse_suite
+from rnnbench.resolve import resolve_data
+from rnnbench.spec import ExecutionSpec
 from rnnbench.store import Store
 
 TARGETS = {"processes": 1.8, "dask": 1.6}
@@ -90,7 +91,7 @@ def main() -> int:
     args = parser.parse_args()
 
     registry = load_registry()
-    suite = parse_suite(suite_data(args.runs, args.steps), registry)
+    suite = resolve_data(suite_data(args.runs, args.steps), registry)
     executions = {"serial": ExecutionSpec(executor="serial"),
                   "processes": ExecutionSpec(executor="processes", jobs=2)}
     try:

@@ -21,7 +21,6 @@ import dataclasses
 import numpy as np
 
 from rnnbench.api import Batch, Optimizer
-from rnnbench.engine import memory
 from rnnbench.registry import load_registry
 from rnnbench.spec import OptimizerRef, VariantSpec
 from rnnbench.training import train_step
@@ -70,7 +69,6 @@ def training_step(cell: str, batch: int, hidden: int, length: int, inputs: int =
                   dtype: str = "float32", remedies: tuple = (), seed: int = 0) -> TrainingStep:
     """Build a step of ``cell`` with the given remedies (names or
     ``{"name": ..., **params}`` tables, as in a suite file)."""
-    memory.keep_allocations()  # as training does
     spec = VariantSpec(name="bench", cell=cell, hidden_size=hidden, remedies=list(remedies))
     rng = np.random.default_rng(seed)
     model = build_model(spec, registry(), inputs, 1, dtype, "mse", True, rng)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from importlib import resources
 
+from rnnbench.resolve import resolve_text
 from rnnbench.spec import SuiteSpec, loads_suite
 
 
@@ -24,4 +25,5 @@ def text(name: str) -> str:
 
 def load(name: str, registry=None) -> SuiteSpec:
     """Built-in suite ``name``, validated (against ``registry`` when given)."""
-    return loads_suite(text(name), f"built-in suite '{name}'", registry)
+    source = f"built-in suite '{name}'"
+    return loads_suite(text(name), source) if registry is None else resolve_text(text(name), source, registry)

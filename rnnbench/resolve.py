@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from pydantic import ValidationError
 
 from rnnbench import tuning
 from rnnbench.api import ModelConfig, Remedy
+from rnnbench.results import RunResult
 from rnnbench.spec import (
     PluginRef,
     RunSpec,
@@ -43,6 +45,9 @@ from rnnbench.spec import (
     TrainSpec,
     VariantSpec,
     format_validation_error,
+    load_suite,
+    loads_suite,
+    parse_suite,
     suite_line,
 )
 
@@ -170,6 +175,11 @@ class Resolved:
         """The tuning runs: per length, variant, trial and tuning seed (none without tuning)."""
         return tuning.trial_runs(self.suite)
 
+    def select(self, trial_results: Sequence[RunResult]) -> list[tuning.Selection]:
+        """What tuning selects from the trials' results, per length and variant
+        (see ``tuning.select``); none without tuning."""
+        return tuning.select(self.suite, trial_results) if self.suite.tuning is not None else []
+
     def evaluation_runs(self, selections: Sequence[tuning.Selection] = ()) -> list[RunSpec]:
         """The runs the report and findings read (see ``tuning.evaluation_runs``)."""
         return tuning.evaluation_runs(self.suite, selections)
@@ -210,6 +220,27 @@ def resolve(suite: SuiteSpec, registry) -> Resolved:
             direction = "min" if metric == "validation_loss" else declared[metric]
             resolved = resolved.model_copy(update={"tuning": resolved.tuning.model_copy(update={"goal": direction})})
     return Resolved(resolved, registry)
+
+
+def _resolver(registry):
+    return lambda suite: resolve(suite, registry).suite
+
+
+def resolve_data(data: dict[str, Any], registry) -> SuiteSpec:
+    """A suite given as plain data (a suite file's tables): its structure
+    checked (``rnnbench.spec.parse_suite``), then resolved against ``registry``.
+    SpecError with one line per problem naming its field."""
+    return parse_suite(data, _resolver(registry))
+
+
+def resolve_text(text: str, source: str, registry) -> SuiteSpec:
+    """The same for TOML text; every message starts with ``source``."""
+    return loads_suite(text, source, _resolver(registry))
+
+
+def resolve_file(path: str | Path, registry) -> SuiteSpec:
+    """The same for a suite file."""
+    return load_suite(path, _resolver(registry))
 
 
 def _check_tuning(suite: SuiteSpec, registry) -> None:

@@ -10,8 +10,13 @@ is stored, the plugins' ``rnnbench_run_stored`` hook is called with it, here,
 in the process that stores, whatever executor trained it.
 
 The same function trains a run on every executor (``run_in_worker``, or
-``run_here`` in this process), with the same BLAS thread limit, so that a
+``run_here`` in this process), under the same process settings (BLAS threads,
+flush-to-zero, the allocator: :mod:`rnnbench.process_settings`), so that a
 RunSpec gives the same numbers wherever it runs.
+
+The runs come from the resolution step (:class:`rnnbench.resolve.Resolved`):
+the grid as written, or, for a tuned suite, the trials of its search and then
+the evaluation runs of what tuning selected from the stored trials.
 """
 
 from __future__ import annotations
@@ -28,10 +33,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable, Sequence
 
-from rnnbench import tuning
-from rnnbench.engine.blas import blas_description, blas_threads
+from rnnbench.engine.blas import blas_description
 from rnnbench.executors import Executor, make_executor
+from rnnbench.process_settings import run_settings
 from rnnbench.registry import Registry, load_registry
+from rnnbench.resolve import Resolved, resolve
 from rnnbench.results import RunResult, made_by
 from rnnbench.spec import ExecutionSpec, RunSpec, SuiteSpec
 from rnnbench.store import Store
@@ -158,8 +164,9 @@ def run_here(
     timeout_s: float | None,
     on_step: Callable[[int], None] | None = None,
 ) -> RunResult:
-    """Train one run in this process, with BLAS limited to ``threads`` threads."""
-    with blas_threads(threads):
+    """Train one run in this process, under the process settings a run trains
+    under (``threads`` BLAS threads, the run's flush-to-zero, the allocator)."""
+    with run_settings(threads, run.train.flush_to_zero):
         return run_one(run, registry, on_step=on_step, timeout_s=timeout_s)
 
 
@@ -266,7 +273,7 @@ def _portable(plugins: Sequence[str]) -> tuple[str, ...]:
 
 
 def run_suite(
-    suite: SuiteSpec,
+    suite: SuiteSpec | Resolved,
     store: Store,
     registry: Registry,
     progress: Progress | None = None,
@@ -278,7 +285,8 @@ def run_suite(
     warn: Callable[[str], None] | None = None,
     executor: Executor | None = None,
 ) -> SweepSummary:
-    """Run every run of ``suite`` that ``store`` does not hold yet (all, with
+    """Run every run of ``suite`` (resolved against ``registry`` here unless
+    it is a ``Resolved`` already) that ``store`` does not hold yet (all, with
     ``rerun``; also the failed ones, with ``retry_failed``; also those made by
     another version of rnnbench, with ``rerun_other_versions``) on the executor
     ``execution`` names (default: the suite's own ``execution``). A damaged
@@ -298,6 +306,8 @@ def run_suite(
     ``executor``: the one ``execution`` names, if the caller has made it
     already (``make_executor`` checks that it can run here).
     """
+    resolved = suite if isinstance(suite, Resolved) else resolve(suite, registry)
+    suite = resolved.suite
     progress = progress or Progress()
     execution = execution or suite.execution
     stored_suite = suite.model_copy(update={"execution": execution})
@@ -338,10 +348,9 @@ def run_suite(
         store.remove_temporaries()
         store.save_suite(stored_suite)
         if suite.tuning is None:
-            return sweep(suite.runs(), "evaluation")
-        trials = tuning.trial_runs(suite)
+            return sweep(resolved.runs(), "evaluation")
+        trials = resolved.trial_runs()
         tuned = sweep(trials, "tuning")
-        selections = tuning.select(suite, store.load_runs(trials))
-        summary = sweep(tuning.evaluation_runs(suite, selections), "evaluation")
+        summary = sweep(resolved.evaluation_runs(resolved.select(store.load_runs(trials))), "evaluation")
         summary.tuning = tuned
         return summary

@@ -41,7 +41,8 @@ from rnnbench.report import build_report
 from rnnbench.report.export import dataframe, tables_of, write_tables
 from rnnbench.results import STATUSES, RunResult, first_problem
 from rnnbench.runner import FAILED, Progress, SweepSummary, run_suite
-from rnnbench.spec import ExecutionSpec, RunSpec, SpecError, SuiteSpec, load_suite as load_suite_file, parse_suite
+from rnnbench.resolve import resolve_data, resolve_file
+from rnnbench.spec import ExecutionSpec, RunSpec, SpecError, SuiteSpec
 from rnnbench.store import Contents, Store, find_result_dirs
 
 if TYPE_CHECKING:
@@ -85,9 +86,9 @@ def load_suite(suite: SuiteLike, registry: Registry) -> SuiteSpec:
     a dict with a suite file's content, or a SuiteSpec. SpecError, with one
     line per problem, if it cannot be run."""
     if isinstance(suite, SuiteSpec):
-        return parse_suite(suite.model_dump(mode="json"), registry)
+        return resolve_data(suite.model_dump(mode="json"), registry)
     if isinstance(suite, Mapping):
-        return parse_suite(dict(suite), registry)
+        return resolve_data(dict(suite), registry)
     if not isinstance(suite, (str, os.PathLike)):
         raise SpecError([f"{suite!r}: not a suite: give a built-in suite's name, a suite file or a dict"])
     text = os.fspath(suite)
@@ -100,7 +101,7 @@ def load_suite(suite: SuiteLike, registry: Registry) -> SuiteSpec:
     if not path.exists():
         raise SpecError([f"{text}: no such suite file, nor a built-in suite "
                          f"(built-in: {', '.join(builtin_suites.names())})"])
-    return load_suite_file(path, registry)
+    return resolve_file(path, registry)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,7 @@ The models here check the structure only. Names of tasks, cells, remedies
 and optimisers are provided by plugins; those names, the parameters each
 plugin accepts and the combinations of a variant are checked by the one
 resolution step, ``rnnbench.resolve.resolve``, which also writes every
-default out. ``parse_suite(data, registry)`` does both.
+default out. ``rnnbench.resolve.resolve_data`` (``resolve_file``) does both.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Callable, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -530,20 +530,24 @@ def suite_line(message: str) -> str:
     return message if names_a_field(message) else f"suite: {message}"
 
 
-def parse_suite(data: dict[str, Any], registry=None) -> SuiteSpec:
-    """Validate a suite given as plain data and, given a plugin registry,
-    resolve it against the plugins (``rnnbench.resolve.resolve``); raise
-    SpecError on any problem. Without a registry only the structure is checked."""
+Resolver = Callable[[SuiteSpec], SuiteSpec]
+
+
+def parse_suite(data: dict[str, Any], resolver: Resolver | None = None) -> SuiteSpec:
+    """Validate a suite given as plain data; raise SpecError on any problem.
+
+    The structure is checked here. ``resolver`` checks the rest and returns the
+    suite it accepts: ``rnnbench.resolve`` passes one that resolves the suite
+    against the plugins (``resolve_data``, ``resolve_file``). Without one, a
+    tuning protocol is checked as far as the file shows it."""
     try:
         suite = SuiteSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(format_validation_error(exc)) from None
-    if registry is not None:
-        from rnnbench.resolve import resolve
-
-        return resolve(suite, registry).suite
-    if suite.tuning is not None:  # as far as the file shows: the plugins' defaults are not known
-        from rnnbench.tuning import check_tuning
+    if resolver is not None:
+        return resolver(suite)
+    if suite.tuning is not None:  # the plugins' defaults are not known here
+        from rnnbench.tuning import check_tuning  # tuning builds on this module
 
         try:
             check_tuning(suite)
@@ -552,26 +556,27 @@ def parse_suite(data: dict[str, Any], registry=None) -> SuiteSpec:
     return suite
 
 
-def loads_suite(text: str, source: str, registry=None) -> SuiteSpec:
-    """Validate a suite given as TOML text; every message starts with ``source``."""
+def loads_suite(text: str, source: str, resolver: Resolver | None = None) -> SuiteSpec:
+    """Validate a suite given as TOML text (see ``parse_suite``); every message
+    starts with ``source``."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError([f"{source}: invalid TOML: {exc}"]) from None
     try:
-        return parse_suite(data, registry)
+        return parse_suite(data, resolver)
     except SpecError as exc:
         raise SpecError([f"{source}: {line}" for line in exc.lines]) from None
 
 
-def load_suite(path: str | Path, registry=None) -> SuiteSpec:
-    """Read and validate a suite file."""
+def load_suite(path: str | Path, resolver: Resolver | None = None) -> SuiteSpec:
+    """Read and validate a suite file (see ``parse_suite``)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([f"{path}: cannot read: {exc}"]) from None
-    return loads_suite(text, str(path), registry)
+    return loads_suite(text, str(path), resolver)
 
 
 _REF_MODELS = {"task": TaskRef, "remedy": RemedyRef, "optimizer": OptimizerRef}

@@ -23,7 +23,6 @@ from typing import Callable
 import numpy as np
 
 from rnnbench.api import Batch, Optimizer, Params, Task
-from rnnbench.engine import memory, numerics
 from rnnbench.engine.network import Network, cast, global_norm
 from rnnbench.registry import Registry
 from rnnbench.results import Curves, DecayProfile, RunResult
@@ -160,10 +159,13 @@ def train(
     """Train the network of ``run`` and return its result (status ok or diverged):
     ``train_step`` for each step, ``evaluate`` every ``log_every`` steps.
 
-    Exceptions from plugins propagate: the runner records them.
+    Exceptions from plugins propagate: the runner records them. The process
+    settings a run trains under (BLAS threads, flush-to-zero, the allocator)
+    are not changed here: the caller enters
+    :func:`rnnbench.process_settings.run_settings` (the runner's workers and
+    the benchmarks do).
     """
     started = time.perf_counter()
-    memory.keep_allocations()
     task, model, optimizer = build(run, registry)
     network, params = model.network, model.params
     dtype = np.dtype(run.train.dtype)
@@ -175,9 +177,7 @@ def train(
     log = _Log()
     curves = log.curves
     status, message, step = "ok", None, 0
-    with numerics.flush_to_zero(run.train.flush_to_zero), np.errstate(
-        over="ignore", invalid="ignore", divide="ignore", under="ignore"
-    ):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         log(0, task, model, validation, test)
         try:
             for step in range(1, run.train.steps + 1):

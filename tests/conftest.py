@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from rnnbench.registry import load_registry
-from rnnbench.spec import parse_suite
+from rnnbench.resolve import resolve_data
 
 SMALL_SUITE = {
     "name": "small",
@@ -34,4 +34,4 @@ def small_suite_data():
 
 @pytest.fixture
 def small_suite(registry, small_suite_data):
-    return parse_suite(small_suite_data, registry)
+    return resolve_data(small_suite_data, registry)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rnnbench.report import build_report
+from rnnbench.resolve import resolve_data
 from rnnbench.runner import run_suite
-from rnnbench.spec import parse_suite
 from rnnbench.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -38,7 +38,7 @@ SUITE = {
 
 @pytest.fixture(scope="module")
 def index(registry, tmp_path_factory) -> Path:
-    suite = parse_suite(SUITE, registry)
+    suite = resolve_data(SUITE, registry)
     root = tmp_path_factory.mktemp("browser")
     store = Store.for_suite(root / "results", suite)
     run_suite(suite, store, registry)

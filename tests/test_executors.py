@@ -14,7 +14,8 @@ from rnnbench.execution_settings import merge_settings
 from rnnbench.executors import ExecutorUnavailable
 from rnnbench.registry import load_registry
 from rnnbench.runner import plan, run_suite
-from rnnbench.spec import ExecutionSpec, parse_suite
+from rnnbench.resolve import resolve_data
+from rnnbench.spec import ExecutionSpec
 from rnnbench.store import Store
 
 from command import TINY_SUITE, rnnbench
@@ -53,7 +54,7 @@ def determinism_suite(registry):
         # tuned: the trials, the selection and the evaluation runs must agree everywhere
         "tuning": {"budget": 3, "seeds": [50], "search": [{"name": "learning_rate", "values": [0.03, 0.1, 0.3]}]},
     }
-    return parse_suite(data, registry)
+    return resolve_data(data, registry)
 
 
 def selections(store: Store) -> list:
@@ -106,7 +107,7 @@ def test_a_run_over_the_time_limit_is_stored_as_timeout(tmp_path, registry, smal
     small_suite_data["train"]["steps"] = 20_000  # about 10 s: a broken limit fails, not hangs
     small_suite_data["variants"] = small_suite_data["variants"][:1]
     small_suite_data["seeds"] = [0]
-    suite = parse_suite(small_suite_data, registry)
+    suite = resolve_data(small_suite_data, registry)
     summary, store = sweep(tmp_path, suite, registry, executor, executor=executor, jobs=2, timeout_s=0.3)
     assert summary.counts == {"timeout": 1} and summary.failed == 1
     [result] = store.results()
@@ -174,7 +175,7 @@ def test_a_run_that_kills_its_worker_is_recorded_and_the_others_finish(tmp_path)
             {"name": "exits", "hidden_size": 4, "remedies": ["exit_process"]},
         ],
     }
-    suite = parse_suite(data, registry)
+    suite = resolve_data(data, registry)
     store = Store.for_suite(tmp_path, suite)
     summary = run_suite(
         suite, store, registry, execution=ExecutionSpec(executor="processes", jobs=2),

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from rnnbench import extras
-from rnnbench.spec import SpecError, parse_suite
+from rnnbench.resolve import resolve_data
+from rnnbench.spec import SpecError
 
 from command import rnnbench
 
@@ -51,7 +52,7 @@ def test_the_digits_task_without_scikit_learn_from_python(registry, monkeypatch)
     monkeypatch.setitem(sys.modules, "sklearn", None)
     data = {"name": "d", "task": {"name": "digits"}, "seq_lens": [64], "seeds": [0], "variants": [{"name": "tanh"}]}
     with pytest.raises(SpecError, match=r"^task: task 'digits': .* pip install 'rnnbench\[digits\]'$"):
-        parse_suite(data, registry)
+        resolve_data(data, registry)
     from rnnbench_plugins import digits
 
     digits.load.cache_clear()

@@ -10,7 +10,8 @@ from rnnbench.report.findings import check
 from rnnbench.registry import load_registry
 from rnnbench.results import RunResult
 from rnnbench.runner import run_suite
-from rnnbench.spec import SpecError, parse_suite
+from rnnbench.resolve import resolve_data
+from rnnbench.spec import SpecError
 from rnnbench.store import Store
 from rnnbench import builtin_suites
 
@@ -53,7 +54,7 @@ def test_a_claim_is_decided_against_numbers_and_other_variants(small_suite_data)
         {"claim": "clip is better", "variant": "tanh + clip", "measure": "final_test_loss", "below": "tanh"},
         {"claim": "tanh beats the baseline", "variant": "tanh", "measure": "loss_over_baseline", "below": 1.0},
     ]
-    suite = parse_suite(small_suite_data, REGISTRY)
+    suite = resolve_data(small_suite_data, REGISTRY)
     runs = suite.runs()
     losses = {"tanh": [0.1, 0.5], "tanh + clip": [0.05, 0.05]}
     results = [_result(suite, r, losses[r.variant.name][r.seed]) for r in runs]
@@ -68,15 +69,15 @@ def test_a_claim_is_decided_against_numbers_and_other_variants(small_suite_data)
 def test_findings_must_name_variants_and_one_bound(small_suite_data):
     small_suite_data["findings"] = [{"claim": "x", "variant": "nope", "measure": "success_rate", "above": 0.5}]
     with pytest.raises(SpecError, match="no variant named 'nope'"):
-        parse_suite(small_suite_data, REGISTRY)
+        resolve_data(small_suite_data, REGISTRY)
     small_suite_data["findings"] = [{"claim": "x", "variant": "tanh", "measure": "success_rate"}]
     with pytest.raises(SpecError, match="exactly one of 'below' and 'above'"):
-        parse_suite(small_suite_data, REGISTRY)
+        resolve_data(small_suite_data, REGISTRY)
 
 
 def test_fast_version_overrides_and_renames(small_suite_data):
     small_suite_data["fast"] = {"steps": 3, "seq_lens": [4], "seeds": [7]}
-    fast = parse_suite(small_suite_data, REGISTRY).fast_version()
+    fast = resolve_data(small_suite_data, REGISTRY).fast_version()
     assert (fast.name, fast.train.steps, fast.seq_lens, fast.seeds) == ("small-fast", 3, [4], [7])
     assert fast.train.batch_size == small_suite_data["train"]["batch_size"]
 
@@ -88,12 +89,12 @@ def test_a_scaled_version_may_keep_some_variants_and_the_findings_about_them(sma
         {"claim": "c", "variant": "tanh", "measure": "final_test_loss", "below": "tanh + clip"},
     ]
     small_suite_data["fast"] = {"variants": ["tanh"]}
-    fast = parse_suite(small_suite_data, REGISTRY).fast_version()
+    fast = resolve_data(small_suite_data, REGISTRY).fast_version()
     assert [v.name for v in fast.variants] == ["tanh"]
     assert [f.claim for f in fast.findings] == ["a"]
     small_suite_data["fast"] = {"variants": ["tanh", "nope"]}
     with pytest.raises(ValueError, match="fast.variants: no variant named 'nope'"):
-        parse_suite(small_suite_data, REGISTRY).fast_version()
+        resolve_data(small_suite_data, REGISTRY).fast_version()
 
 
 CLAIMS = [
@@ -110,7 +111,7 @@ def _verdicts(small_suite_data, losses, solved=None, status=None):
     n = len(losses["tanh"])
     small_suite_data["seeds"] = list(range(n))
     small_suite_data["findings"] = CLAIMS
-    suite = parse_suite(small_suite_data, REGISTRY)
+    suite = resolve_data(small_suite_data, REGISTRY)
     results = []
     for r in suite.runs():
         name, seed = r.variant.name, r.seed
@@ -178,7 +179,7 @@ def test_a_variant_that_never_finished_is_decided_only_against_enough_finished_r
     worse = _verdicts(small_suite_data, swapped, status={"tanh + clip": "diverged"})[0]
     assert (worse.held, worse.outcome) == (False, "contradicted")
     # one finished run of clip against a variant that never finished: too few to decide
-    suite = parse_suite(small_suite_data | {"findings": CLAIMS[:1]}, REGISTRY)
+    suite = resolve_data(small_suite_data | {"findings": CLAIMS[:1]}, REGISTRY)
     results = [
         _result(suite, r, 0.1, "ok") if r.variant.name == "tanh + clip" and r.seed == 0
         else _result(suite, r, None, "diverged")
@@ -190,7 +191,7 @@ def test_a_variant_that_never_finished_is_decided_only_against_enough_finished_r
 
 def test_undecided_without_values(small_suite_data):
     small_suite_data["findings"] = CLAIMS[:1]
-    suite = parse_suite(small_suite_data, REGISTRY)
+    suite = resolve_data(small_suite_data, REGISTRY)
     (verdict,) = check(suite, [])
     assert (verdict.held, verdict.outcome, verdict.confidence) == (None, "undecided", None)
 
@@ -219,13 +220,13 @@ def test_the_papers_size_validates_and_expands_to_the_runs_it_says(name):
 
 def test_a_suite_without_a_scale_says_so(small_suite_data):
     with pytest.raises(ValueError, match="suite 'small' has no paper version"):
-        parse_suite(small_suite_data, REGISTRY).scaled("paper")
+        resolve_data(small_suite_data, REGISTRY).scaled("paper")
 
 
 def test_steps_to_solve_counts_a_run_that_never_solved_as_its_whole_budget(small_suite_data):
     small_suite_data["findings"] = [
         {"claim": "clip solves sooner", "variant": "tanh + clip", "measure": "steps_to_solve", "below": "tanh"}]
-    suite = parse_suite(small_suite_data, REGISTRY)
+    suite = resolve_data(small_suite_data, REGISTRY)
     budget = suite.train.steps
     solved_at = {"tanh": [None, 4], "tanh + clip": [2, 2]}
     results = [

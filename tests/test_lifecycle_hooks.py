@@ -15,7 +15,8 @@ from rnnbench.api import ReportSection
 from rnnbench.registry import load_registry
 from rnnbench.report import build_report
 from rnnbench.runner import run_suite
-from rnnbench.spec import ExecutionSpec, parse_suite
+from rnnbench.resolve import resolve_data
+from rnnbench.spec import ExecutionSpec
 from rnnbench.store import Store
 
 from command import TINY_SUITE, rnnbench
@@ -66,7 +67,7 @@ def test_the_stored_hook_sees_the_tuning_runs_too(small_suite_data, run_log, tmp
     small_suite_data["tuning"] = {"budget": 2, "seeds": [100],
                                   "search": [{"name": "learning_rate", "values": [0.01, 0.1]}]}
     registry = load_registry([LIFECYCLE])
-    suite = parse_suite(small_suite_data, registry)
+    suite = resolve_data(small_suite_data, registry)
     store = Store(tmp_path / suite.name)
     run_suite(suite, store, registry)
     calls = logged(run_log)
@@ -93,7 +94,7 @@ def test_a_raising_stored_hook_is_named_once_and_every_run_is_stored(small_suite
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory, registry):
     root = tmp_path_factory.mktemp("stored")
-    suite = parse_suite(
+    suite = resolve_data(
         {"name": "tiny", "task": {"name": "adding"}, "seq_lens": [5], "seeds": [0, 1],
          "train": {"steps": 8, "batch_size": 4, "log_every": 4, "test_size": 8},
          "variants": [{"name": "plain", "hidden_size": 4}]},

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from rnnbench.api import Optimizer
 from rnnbench.registry import load_registry
-from rnnbench.spec import SpecError, parse_suite
+from rnnbench.resolve import resolve_data
+from rnnbench.spec import SpecError
 from rnnbench.training import train
 
 NAMES = ("sgd", "momentum", "rmsprop", "adam")
@@ -146,7 +147,7 @@ def test_invalid_params_are_rejected(registry, name, params):
 def test_invalid_optimizer_params_in_a_suite_name_the_field(registry, small_suite_data):
     small_suite_data["train"]["optimizer"] = {"name": "momentum", "momentum": 1.5}
     with pytest.raises(SpecError, match=r"optimizer 'momentum': momentum"):
-        parse_suite(small_suite_data, registry)
+        resolve_data(small_suite_data, registry)
 
 
 def test_all_optimizers_are_found_through_the_registry():
@@ -160,7 +161,7 @@ def test_all_optimizers_are_found_through_the_registry():
 
 def test_a_suite_trained_with_adam_learns(registry, small_suite_data):
     small_suite_data["train"]["optimizer"] = {"name": "adam", "beta1": 0.8}
-    suite = parse_suite(small_suite_data, registry)
+    suite = resolve_data(small_suite_data, registry)
     assert suite.train.optimizer.params == {"beta1": 0.8, "beta2": 0.999, "eps": 1e-8}
     result = train(suite.runs()[0], registry)
     assert result.status == "ok"

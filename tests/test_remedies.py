@@ -11,9 +11,9 @@ from rnnbench.api import Batch
 from rnnbench.engine.network import global_norm
 from rnnbench.gradcheck import gradient_errors, make_problem
 from rnnbench.registry import load_registry
-from rnnbench.resolve import model_config as resolve_model, resolve_variant
+from rnnbench.resolve import model_config as resolve_model, resolve_data, resolve_variant
 from rnnbench.variant import build_model
-from rnnbench.spec import VariantSpec, parse_suite
+from rnnbench.spec import VariantSpec
 from rnnbench.training import build
 
 REGISTRY = load_registry()
@@ -103,7 +103,7 @@ def test_truncated_gradient_is_the_gradient_of_the_truncated_graph(cell):
 def test_truncation_is_applied_in_training_and_the_shortest_wins(registry, small_suite_data):
     data = small_suite_data
     data["variants"][1]["remedies"] = [{"name": "truncated_bptt", "steps": 5}, {"name": "truncated_bptt", "steps": 3}]
-    run = parse_suite(data, registry).runs()[2]
+    run = resolve_data(data, registry).runs()[2]
     _, model, _ = build(run, registry)
     assert model.network.truncate == 3
 
@@ -146,7 +146,7 @@ def test_identity_and_orthogonal_initialisation(registry, small_suite_data):
         {"name": "ortho", "hidden_size": 6, "remedies": [{"name": "orthogonal_init", "scale": 1.2}]},
         {"name": "ortho-lstm", "cell": "lstm", "hidden_size": 6, "remedies": ["orthogonal_init"]},
     ]
-    runs = parse_suite(data, registry).runs()
+    runs = resolve_data(data, registry).runs()
     irnn = build(runs[0], registry)[1].params
     np.testing.assert_array_equal(irnn["W_hh"], (0.9 * np.eye(6)).astype(irnn["W_hh"].dtype))
     assert not irnn["b_h"].any()
@@ -162,7 +162,7 @@ def test_chrono_initialisation_spreads_the_forget_bias_over_log_1_to_log_t_max(r
     data = small_suite_data
     data["variants"] = [{"name": "chrono", "cell": "lstm", "hidden_size": 200,
                          "remedies": [{"name": "chrono_init", "t_max": 50.0}]}]
-    params = build(parse_suite(data, registry).runs()[0], registry)[1].params
+    params = build(resolve_data(data, registry).runs()[0], registry)[1].params
     H = 200
     b_i, b_f = params["b_h"][:H].astype(float), params["b_h"][H : 2 * H].astype(float)
     np.testing.assert_allclose(b_i, -b_f, rtol=1e-6)

@@ -19,7 +19,8 @@ from rnnbench.report.tuning_figures import (
 )
 from rnnbench.results import RunResult
 from rnnbench.runner import run_suite
-from rnnbench.spec import Trial, parse_suite
+from rnnbench.resolve import resolve_data
+from rnnbench.spec import Trial
 from rnnbench.store import Store
 from rnnbench.tuning import SELECTION_RULE, Selection, TrialScore, select, trial_runs, tuning_cost
 
@@ -60,7 +61,7 @@ def section(html: str) -> str:
 
 @pytest.fixture(scope="module")
 def tuned(registry, tmp_path_factory):
-    suite = parse_suite(TUNED, registry)
+    suite = resolve_data(TUNED, registry)
     root = tmp_path_factory.mktemp("tuned")
     store = Store.for_suite(root / "results", suite)
     run_suite(suite, store, registry)
@@ -160,7 +161,7 @@ def test_untuned_suite_has_no_tuning_section_and_no_stale_figure(registry, tmp_p
     data["variants"] = [{k: v for k, v in var.items() if k != "search"} for var in TUNED["variants"]]
     data["train"] = {**TUNED["train"], "learning_rate": 0.05, "steps": 10, "log_every": 5}
     data["seeds"] = [0]
-    suite = parse_suite(data, registry)
+    suite = resolve_data(data, registry)
     store = Store.for_suite(tmp_path / "results", suite)
     run_suite(suite, store, registry)
     stale = tmp_path / "reports" / suite.name / "tuning.png"
@@ -201,7 +202,7 @@ def test_rows_note_a_variant_that_failed_at_every_value():
 
 
 def test_every_trial_diverged_is_drawn_as_crosses_with_the_chosen_one_ringed(registry):
-    suite = parse_suite(TUNED, registry)
+    suite = resolve_data(TUNED, registry)
     runs = [r for r in trial_runs(suite) if r.variant.name == "tanh"]
     results = [RunResult(key=r.key(), spec=r, status="diverged", steps_done=3) for r in runs]
     selections = [s for s in select(suite, results) if s.variant == "tanh"]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rnnbench import session, tuning
-from rnnbench.resolve import Refused, resolve, resolve_variant
-from rnnbench.spec import SpecError, SuiteSpec, VariantSpec, load_suite, parse_suite
+from rnnbench.resolve import Refused, resolve, resolve_data, resolve_file, resolve_variant
+from rnnbench.spec import SpecError, SuiteSpec, VariantSpec, parse_suite
 
 KEYS_SUITE = Path(__file__).parent / "fixtures" / "keys_suite.toml"
 
@@ -39,7 +39,7 @@ def test_the_run_keys_of_a_resolved_suite_are_unchanged(registry):
     assert [r.key() for r in resolved.suite.runs()] == EVALUATION_KEYS
     assert [r.key() for r in resolved.trial_runs()] == TRIAL_KEYS
     assert [r.key() for r in resolved.runs()] == TRIAL_KEYS  # a tuned suite starts with its trials
-    assert [r.key() for r in load_suite(KEYS_SUITE, registry).runs()] == EVALUATION_KEYS
+    assert [r.key() for r in resolve_file(KEYS_SUITE, registry).runs()] == EVALUATION_KEYS
 
 
 def test_resolution_writes_every_default_out(registry):
@@ -57,7 +57,7 @@ def test_resolution_writes_every_default_out(registry):
 
 def test_a_cell_parameter_searched_needs_the_cells_defaults(registry):
     data = tomllib.loads(KEYS_SUITE.read_text())
-    assert len(tuning.trial_runs(parse_suite(data, registry))) == len(TRIAL_KEYS)
+    assert len(tuning.trial_runs(resolve_data(data, registry))) == len(TRIAL_KEYS)
     with pytest.raises(SpecError, match=r"variants\[1\].search\[0\]: variant 'LSTM' has no 'cell.forget_bias'"):
         parse_suite(data)  # the structure alone does not know the LSTM has a forget bias
 
@@ -81,7 +81,7 @@ def test_a_trial_the_plugins_refuse_names_the_trial_and_the_field(registry):
     data = tomllib.loads(KEYS_SUITE.read_text())
     data["tuning"]["search"][1]["values"] = [0.0, 1.0]
     with pytest.raises(SpecError) as caught:
-        parse_suite(data, registry)
+        resolve_data(data, registry)
     assert caught.value.lines == [
         "tuning: variant 'tanh-clip' at learning_rate=0.01, remedy.clip_norm.threshold=0: "
         "remedies[0]: remedy 'clip_norm': threshold: Input should be greater than 0"

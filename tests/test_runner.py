@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rnnbench.process_settings import run_settings
 from rnnbench.registry import load_registry
+from rnnbench.resolve import resolve_data
 from rnnbench.runner import run_suite
-from rnnbench.spec import parse_suite
 from rnnbench.store import Store, write_atomic
 from rnnbench.training import train
 
@@ -20,7 +21,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def test_a_run_learns_and_records_its_curves(registry, small_suite_data):
     small_suite_data["train"].update(steps=1000, learning_rate=0.1, batch_size=16, log_every=200, test_size=128)
     small_suite_data["variants"][0]["init"] = "normal"
-    run = parse_suite(small_suite_data, registry).runs()[0]
+    run = resolve_data(small_suite_data, registry).runs()[0]
     result = train(run, registry)
     assert result.status == "ok" and result.steps_done == 1000
     assert result.curves.step == [0, 200, 400, 600, 800, 1000]
@@ -48,7 +49,7 @@ def test_the_same_run_gives_the_same_numbers(registry, small_suite):
 
 def test_clipping_bounds_the_gradient_norm_it_passes_on(registry, small_suite_data):
     small_suite_data["variants"][1]["remedies"][0]["threshold"] = 0.05
-    run = parse_suite(small_suite_data, registry).runs()[2]
+    run = resolve_data(small_suite_data, registry).runs()[2]
     curves = train(run, registry).curves
     assert max(curves.grad_norm_after[1:]) <= 0.05 * (1 + 1e-5)
     assert max(curves.grad_norm[1:]) > 0.05
@@ -56,7 +57,7 @@ def test_clipping_bounds_the_gradient_norm_it_passes_on(registry, small_suite_da
 
 def test_a_huge_learning_rate_diverges_and_is_recorded(registry, small_suite_data):
     small_suite_data["train"].update(learning_rate=1e6)
-    run = parse_suite(small_suite_data, registry).runs()[0]
+    run = resolve_data(small_suite_data, registry).runs()[0]
     result = train(run, registry)
     assert result.status == "diverged"
     assert result.message.startswith("non-finite")
@@ -67,7 +68,7 @@ def test_a_huge_learning_rate_diverges_and_is_recorded(registry, small_suite_dat
 def test_sweep_isolates_a_crashing_plugin_and_resumes(tmp_path, small_suite_data):
     registry = load_registry([str(FIXTURES / "crashing_plugin.py")])
     small_suite_data["variants"].append({"name": "crashes", "hidden_size": 8, "remedies": ["crash"]})
-    suite = parse_suite(small_suite_data, registry)
+    suite = resolve_data(small_suite_data, registry)
     store = Store.for_suite(tmp_path, suite)
     summary = run_suite(suite, store, registry)
     assert summary.total == 6 and summary.skipped == 0
@@ -92,7 +93,9 @@ def test_stored_results_round_trip_and_half_written_files_are_ignored(tmp_path, 
     (store.runs_dir / ".abc.json.tmp").write_text('{"key": "trunc')  # a write killed midway
     results = store.results()
     assert len(results) == 4
-    fresh = train(small_suite.runs()[0], registry)
+    run = small_suite.runs()[0]
+    with run_settings(threads=1, flush_to_zero=run.train.flush_to_zero):  # as the runner trains it
+        fresh = train(run, registry)
     assert results[0].curves == fresh.curves
     assert store.keys() == {r.key() for r in small_suite.runs()}
 
@@ -116,9 +119,9 @@ def _umask() -> int:
 
 def test_float64_and_float32_runs_agree_early_on(registry, small_suite_data):
     small_suite_data["train"]["steps"] = 5
-    r32 = train(parse_suite(small_suite_data, registry).runs()[0], registry)
+    r32 = train(resolve_data(small_suite_data, registry).runs()[0], registry)
     small_suite_data["train"]["dtype"] = "float64"
-    r64 = train(parse_suite(small_suite_data, registry).runs()[0], registry)
+    r64 = train(resolve_data(small_suite_data, registry).runs()[0], registry)
     np.testing.assert_allclose(r32.curves.test_loss, r64.curves.test_loss, rtol=1e-4)
 
 
@@ -128,7 +131,7 @@ def test_gated_cells_train_and_record_the_cell_state_profile(registry, small_sui
         {"name": "gru", "hidden_size": 6, "remedies": ["gru", "layer_norm"]},
     ]
     small_suite_data["seeds"] = [0]
-    lstm_run, gru_run = parse_suite(small_suite_data, registry).runs()
+    lstm_run, gru_run = resolve_data(small_suite_data, registry).runs()
     lstm, gru = train(lstm_run, registry), train(gru_run, registry)
     assert lstm.status == gru.status == "ok"
     assert len(lstm.decay[0].state_norms["c"]) == lstm_run.seq_len
@@ -143,7 +146,7 @@ def test_steps_to_solve_is_the_first_logged_step_meeting_the_main_criterion(regi
         steps=1500, learning_rate=0.01, batch_size=16, log_every=100, test_size=128, optimizer="adam"
     )
     small_suite_data["variants"][0].update(init="normal", hidden_size=16)
-    result = train(parse_suite(small_suite_data, registry).runs()[0], registry)
+    result = train(resolve_data(small_suite_data, registry).runs()[0], registry)
     losses = result.curves.test_loss
     assert result.steps_to_solve is not None, losses  # a length-4 adding problem is learnt
     k = result.curves.step.index(result.steps_to_solve)
@@ -157,7 +160,7 @@ def test_the_recurrent_spectrum_is_logged_over_training(registry, small_suite_da
         {"name": "lstm", "cell": "lstm", "hidden_size": 5},
     ]
     small_suite_data["seeds"] = [0]
-    irnn, lstm = (train(r, registry) for r in parse_suite(small_suite_data, registry).runs())
+    irnn, lstm = (train(r, registry) for r in resolve_data(small_suite_data, registry).runs())
     assert irnn.curves.recurrent_norm[0] == pytest.approx(0.5, rel=1e-6)
     assert irnn.curves.spectral_radius[0] == pytest.approx(0.5, rel=1e-6)
     assert len(irnn.curves.spectral_radius) == len(irnn.curves.step)
@@ -170,7 +173,7 @@ def test_a_variant_may_override_the_learning_rate(registry, small_suite_data):
     from rnnbench.training import build, learning_rate
 
     small_suite_data["variants"][1]["learning_rate"] = 0.5
-    runs = parse_suite(small_suite_data, registry).runs()
+    runs = resolve_data(small_suite_data, registry).runs()
     assert [learning_rate(r) for r in runs] == [0.1, 0.1, 0.5, 0.5]
     *_, optimizer = build(runs[2], registry)
     assert optimizer.learning_rate == 0.5

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import pytest
 
+from rnnbench.resolve import resolve_data
 from rnnbench.spec import RunSpec, SpecError, json_schema, loads_suite, parse_suite
 
 
 def errors_of(data, registry):
     with pytest.raises(SpecError) as info:
-        parse_suite(data, registry)
+        resolve_data(data, registry)
     return info.value.lines
 
 
 def test_grid_expands_lengths_by_variants_by_seeds(small_suite_data, registry):
     small_suite_data["seq_lens"] = [5, 9]
-    suite = parse_suite(small_suite_data, registry)
+    suite = resolve_data(small_suite_data, registry)
     runs = suite.runs()
     assert len(runs) == 2 * 2 * 2
     assert [(r.seq_len, r.variant.name, r.seed) for r in runs[:3]] == [
@@ -26,10 +27,10 @@ def test_grid_expands_lengths_by_variants_by_seeds(small_suite_data, registry):
 
 def test_remedy_defaults_are_filled_in_so_the_key_covers_them(small_suite_data, registry):
     small_suite_data["variants"][1]["remedies"] = [{"name": "clip_norm"}]
-    explicit = parse_suite(small_suite_data, registry)
+    explicit = resolve_data(small_suite_data, registry)
     assert explicit.variants[1].remedies[0].params == {"threshold": 1.0}
     small_suite_data["variants"][1]["remedies"] = ["clip_norm"]
-    bare = parse_suite(small_suite_data, registry)
+    bare = resolve_data(small_suite_data, registry)
     assert bare.runs()[2].key() == explicit.runs()[2].key()
 
 

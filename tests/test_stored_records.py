@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from rnnbench.cli import main
+from rnnbench.resolve import resolve_text
 from rnnbench.results import RECORD_FORMAT, read_record
 from rnnbench.runner import DAMAGED, OTHER_VERSION, plan, run_suite, this_version
-from rnnbench.spec import loads_suite
 from rnnbench.store import DAMAGED_DIR, Store, StoreError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -50,7 +50,7 @@ remedies = [{ name = "clip_norm", threshold = 0.5 }]
 def template(tmp_path_factory, registry):
     """A results tree with the tiny suite's 4 runs stored, made once per module."""
     root = tmp_path_factory.mktemp("template")
-    suite = loads_suite(TINY, "tiny.toml", registry)
+    suite = resolve_text(TINY, "tiny.toml", registry)
     summary = run_suite(suite, Store(root / "results" / "tiny"), registry)
     assert summary.counts == {"ok": 4}
     return root
@@ -66,7 +66,7 @@ def out(tmp_path, template):
 
 @pytest.fixture
 def suite(registry):
-    return loads_suite(TINY, "tiny.toml", registry)
+    return resolve_text(TINY, "tiny.toml", registry)
 
 
 def runs_dir(out: Path) -> Path:

@@ -10,7 +10,7 @@ import pytest
 
 from rnnbench.engine.losses import cross_entropy
 from rnnbench.registry import load_registry
-from rnnbench.spec import parse_suite
+from rnnbench.resolve import resolve_data
 from rnnbench.training import train
 from rnnbench_plugins.copy_memory import CopyMemory
 from rnnbench_plugins.digits import SequentialDigits
@@ -384,7 +384,7 @@ def test_slot_zero_distance_is_refused():
 )
 def test_each_task_trains_end_to_end(task, seq_len, metrics):
     registry = load_registry()
-    suite = parse_suite(
+    suite = resolve_data(
         {
             "name": "tiny",
             "task": task,

@@ -19,7 +19,7 @@ import pytest
 from rnnbench.engine import fast, textbook
 from rnnbench.gradcheck import gradient_errors, make_problem
 from rnnbench.registry import load_registry
-from rnnbench.spec import parse_suite
+from rnnbench.resolve import resolve_data
 from rnnbench.training import train
 from test_remedies import COMBINATIONS, REGISTRY, variant
 
@@ -141,10 +141,10 @@ WITHOUT_NUMBA = """
 import json, sys
 sys.modules["numba"] = None  # import numba now raises ImportError
 from rnnbench.registry import load_registry
-from rnnbench.spec import parse_suite
+from rnnbench.resolve import resolve_data
 from rnnbench.training import train
 registry = load_registry()
-runs = parse_suite(json.load(sys.stdin), registry).runs()
+runs = resolve_data(json.load(sys.stdin), registry).runs()
 results = [train(run, registry) for run in runs]
 print(json.dumps({
     "numbers": [result.model_dump(mode="json", include={"curves", "decay"}) for result in results],
@@ -174,7 +174,7 @@ def test_without_numba_training_runs_the_textbook_path_and_says_so_once():
 
     registry = load_registry()
     with_numba = [train(run, registry).model_dump(mode="json", include={"curves", "decay"})
-                  for run in parse_suite(SUITE, registry).runs()]
+                  for run in resolve_data(SUITE, registry).runs()]
     expected, got = numbers(with_numba), numbers(out["numbers"])
     assert set(got) == set(expected) and any(isinstance(v, float) for v in expected.values())
     for path, value in expected.items():

@@ -18,7 +18,8 @@ from rnnbench.report.export import tables
 from rnnbench.report.findings import check
 from rnnbench.results import RunResult
 from rnnbench.runner import run_suite
-from rnnbench.spec import SpecError, parse_suite
+from rnnbench.resolve import resolve_data
+from rnnbench.spec import SpecError
 from rnnbench.store import Store
 
 TUNED = {
@@ -43,7 +44,7 @@ def data():
 
 
 def suite_of(data, registry):
-    return parse_suite(data, registry)
+    return resolve_data(data, registry)
 
 
 # --- the search space --------------------------------------------------------------------------
@@ -365,7 +366,7 @@ def test_kill_9_in_the_middle_of_tuning_then_restart_selects_the_same(tmp_path, 
     assert {k: after[k] for k in killed} == killed  # the stored trials untouched
 
     # the same selection and the same numbers as a sweep that was never interrupted
-    suite = parse_suite(__import__("tomllib").loads(RESUME_SUITE), registry)
+    suite = resolve_data(__import__("tomllib").loads(RESUME_SUITE), registry)
     fresh = Store.for_suite(tmp_path / "fresh", suite)
     run_suite(suite, fresh, registry)
     assert [s.chosen.values for s in fresh.selections()] == [s.chosen.values for s in store.selections()]
