@@ -28,7 +28,7 @@ class LeakyRelu(Remedy):
     Params = LeakyReluParams
 
     def configure(self, config):
-        return dataclasses.replace(config, activation="leaky_relu", slope=self.params.slope)
+        return dataclasses.replace(config, activation="leaky_relu", activation_params={"slope": self.params.slope})
 
     def check(self, config):
         if config.cell != "vanilla":

@@ -1,5 +1,9 @@
 """The base classes a plugin derives from: Task, Cell, Remedy, Optimizer; and
-ReportSection, what a plugin's ``rnnbench_report_section`` hook returns.
+ReportSection, what a plugin's ``rnnbench_report_section`` hook returns. Also
+the two pieces of the engine a cell's recursions use: :class:`TransformChain`
+(the variant's summed-input transforms at one site of the cell) and
+:func:`cut_before` (the steps where truncated BPTT cuts), so that a plugin
+imports nothing else from rnnbench.
 
 Each has a class attribute ``name`` (how a suite selects it) and a pydantic
 model ``Params`` for the parameters a suite may give it (none by default).
@@ -18,10 +22,18 @@ parameters are ``<transform>.<site>.<name>``.
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import ClassVar, Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
+
+from rnnbench.engine.bptt import cut_before
+from rnnbench.engine.transforms import TransformChain
+
+__all__ = [
+    "Params", "NoParams", "ModelConfig", "Batch", "Task", "SummedInputTransform", "Cell", "Remedy",
+    "Optimizer", "ReportSection", "TransformChain", "cut_before",
+]
 
 Params = dict[str, np.ndarray]
 
@@ -43,7 +55,9 @@ class ModelConfig:
     hidden_size: int
     output_size: int
     dtype: np.dtype
-    slope: float = 0.01  # negative-side slope of the leaky_relu activation
+    # the activation's own parameters, given to rnnbench.engine.activations.activation
+    # (the leaky_relu remedy sets {"slope": ...}); none by default
+    activation_params: Mapping[str, float] = dataclasses.field(default_factory=dict)
     cell_params: BaseModel = NoParams()  # the variant's cell_params, validated by the cell's Params
 
 
@@ -164,8 +178,8 @@ class Cell:
 
     ``transforms`` are the summed-input transforms of the variant's remedies,
     in order; a cell applies them at each of its sites (see
-    :class:`rnnbench.engine.transforms.TransformChain`) and owns their
-    parameters, which ``init_params`` includes.
+    :class:`TransformChain`) and owns their parameters, which ``init_params``
+    includes.
     """
 
     name: ClassVar[str]
@@ -181,14 +195,9 @@ class Cell:
         """Fresh parameters of the cell (not of the read-out)."""
         raise NotImplementedError
 
-    def forward(self, params: Params, x: np.ndarray, initial: object = None) -> tuple[np.ndarray, object]:
-        """Run the recursion from ``initial`` (None: the zero state): return
-        h_1..h_T as (T, B, H) and a cache."""
-        raise NotImplementedError
-
-    def state_at(self, cache: object, t: int) -> object:
-        """The state after t steps of the forward pass that made ``cache``, in the
-        form ``forward`` accepts as ``initial``."""
+    def forward(self, params: Params, x: np.ndarray) -> tuple[np.ndarray, object]:
+        """Run the recursion from the zero state: return h_1..h_T as (T, B, H)
+        and a cache."""
         raise NotImplementedError
 
     def backward(
@@ -203,11 +212,11 @@ class Cell:
         back from the last step, and no gradient flows across a cut: the state
         at a cut is treated as a constant (truncated BPTT, Williams & Peng 1990).
 
-        ``loss_steps``, where given, lists the steps t whose ``dh_out[t]`` may be
-        non-zero (for a many-to-one task only the last); a cell may read only
-        those and skip a pass over all of ``dh_out`` (see
-        :func:`rnnbench.engine.bptt.loss_at`). A cell whose ``backward`` has no
-        ``loss_steps`` parameter is still called, without it.
+        ``loss_steps`` lists the steps t whose ``dh_out[t]`` may be non-zero
+        (for a many-to-one task only the last); the network always gives it.
+        A cell may read only those and skip a pass over all of ``dh_out``
+        (see :func:`rnnbench.engine.bptt.loss_at`, where None means "find
+        them from ``dh_out``"), or ignore it and add every ``dh_out[t]``.
         """
         raise NotImplementedError
 

@@ -11,8 +11,9 @@ from rnnbench.engine import gru_kernels
 from rnnbench.engine.finite_differences import check_gradients
 from rnnbench.engine.losses import cross_entropy, mse
 from rnnbench.engine.network import Network, init_readout
-from rnnbench_plugins.gru import GRUCell
+from rnnbench.engine.gru import GRUCell
 from rnnbench_plugins.layer_norm import LayerNormTransform
+from restart import forward_from, started_at, state_at
 
 I, H = 3, 4
 
@@ -74,9 +75,9 @@ def test_truncation_is_the_gradient_of_the_truncated_graph(layer_norm):
     batch = regression_batch(rng, T, 3)
     loss, truncated = Network(cell, mse, truncate=k).loss_and_gradients(params, batch)
     _, cache = cell.forward(params, batch.x)
-    initial = cell.state_at(cache, T - k)
+    start = started_at(cell, state_at(cell, cache, T - k))
     short = Batch(batch.x[T - k :], batch.y)
-    short_loss, expected = Network(cell, mse).loss_and_gradients(params, short, initial=initial)
+    short_loss, expected = Network(start, mse).loss_and_gradients(params, short)
     assert short_loss == loss
     assert set(truncated) == set(expected)
     for name in expected:
@@ -94,9 +95,9 @@ def test_forward_restarts_from_a_state():
     x = rng.normal(size=(T, 2, I))
     h, cache = cell.forward(params, x)
     assert h.shape == (T, 2, H)
-    np.testing.assert_array_equal(cell.state_at(cache, 0), 0.0)
-    np.testing.assert_array_equal(cell.state_at(cache, T), h[-1])
-    h_rest, _ = cell.forward(params, x[t:], initial=cell.state_at(cache, t))
+    np.testing.assert_array_equal(state_at(cell, cache, 0), 0.0)
+    np.testing.assert_array_equal(state_at(cell, cache, T), h[-1])
+    h_rest, _ = forward_from(cell, params, x[t:], state_at(cell, cache, t))
     np.testing.assert_array_equal(h_rest, h[t:])
 
 
@@ -106,7 +107,7 @@ def test_forward_is_the_reset_before_gru():
     cell = make_cell("uniform")
     p = make_params(cell, rng)
     x, h0 = rng.normal(size=(5, 2, I)), rng.normal(size=(2, H))
-    h, _ = cell.forward(p, x, initial=h0)
+    h, _ = forward_from(cell, p, x, h0)
     W, U, b = (np.split(p[k], 3) for k in ("W_hx", "W_hh", "b_h"))
     sigmoid = lambda a: 1.0 / (1.0 + np.exp(-a))  # noqa: E731
     prev = h0

@@ -14,8 +14,9 @@ from rnnbench.engine import lstm_kernels
 from rnnbench.engine.finite_differences import check_gradients
 from rnnbench.engine.losses import cross_entropy, mse
 from rnnbench.engine.network import Network, init_readout
+from rnnbench.engine.lstm import LSTMCell
 from rnnbench_plugins.layer_norm import LayerNormTransform
-from rnnbench_plugins.lstm import LSTMCell
+from restart import forward_from, started_at, state_at
 
 I = 3
 
@@ -84,9 +85,9 @@ def test_truncated_gradient_is_the_gradient_of_the_truncated_graph(layer_norm):
     batch = many_to_one_batch(T, B)
     _, truncated = Network(cell, mse, many_to_one=True, truncate=k).loss_and_gradients(params, batch)
     _, cache = cell.forward(params, batch.x)
-    initial = cell.state_at(cache, T - k)
+    start = started_at(cell, state_at(cell, cache, T - k))
     short = Batch(batch.x[T - k :], batch.y)
-    _, expected = Network(cell, mse, many_to_one=True).loss_and_gradients(params, short, initial=initial)
+    _, expected = Network(start, mse, many_to_one=True).loss_and_gradients(params, short)
     _, full = Network(cell, mse, many_to_one=True).loss_and_gradients(params, batch)
     for name in expected:
         np.testing.assert_allclose(truncated[name], expected[name], rtol=1e-10, atol=1e-14, err_msg=name)
@@ -99,11 +100,11 @@ def test_restart_from_a_state_reproduces_the_full_pass():
     params = make_params(cell)
     x = many_to_one_batch(T, B).x
     h, cache = cell.forward(params, x)
-    h0, c0 = cell.state_at(cache, t)
+    h0, c0 = state_at(cell, cache, t)
     assert np.any(c0 != h0)  # the state really is a pair
-    h_rest, cache_rest = cell.forward(params, x[t:], initial=(h0, c0))
+    h_rest, cache_rest = forward_from(cell, params, x[t:], (h0, c0))
     np.testing.assert_array_equal(h_rest, h[t:])
-    np.testing.assert_array_equal(cell.state_at(cache_rest, T - t)[1], cell.state_at(cache, T)[1])
+    np.testing.assert_array_equal(state_at(cell, cache_rest, T - t)[1], state_at(cell, cache, T)[1])
     h_zero, _ = cell.forward(params, x[t:])
     assert not np.allclose(h_zero, h[t:])  # the initial state is used
 

@@ -85,8 +85,8 @@ def test_decay_profile_keeps_gradients_below_the_float32_normal_range():
     from rnnbench.api import Batch, ModelConfig
     from rnnbench.engine.losses import mse
     from rnnbench.engine.network import Network, init_readout
+    from rnnbench.engine.vanilla import VanillaCell
     from rnnbench_plugins.adding import AddingProblem
-    from rnnbench_plugins.vanilla import VanillaCell
 
     T, H = 101, 4
     config = ModelConfig("vanilla", "linear", "normal", 2, H, 1, np.dtype(np.float32))

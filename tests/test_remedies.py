@@ -4,6 +4,8 @@ combinations that make no sense refused with a reason."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,7 @@ from rnnbench.resolve import model_config as resolve_model, resolve_data, resolv
 from rnnbench.variant import build_model
 from rnnbench.spec import VariantSpec
 from rnnbench.training import build
+from restart import started_at, state_at
 
 REGISTRY = load_registry()
 TOLERANCE = 1e-6
@@ -93,8 +96,8 @@ def test_truncated_gradient_is_the_gradient_of_the_truncated_graph(cell):
     net.truncate = None
     _, full = net.loss_and_gradients(params, batch)
     _, cache = net.cell.forward(params, batch.x)
-    start = net.cell.state_at(cache, T - k)
-    _, graph = net.loss_and_gradients(params, Batch(batch.x[T - k :], batch.y), initial=start)
+    start = dataclasses.replace(net, cell=started_at(net.cell, state_at(net.cell, cache, T - k)))
+    _, graph = start.loss_and_gradients(params, Batch(batch.x[T - k :], batch.y))
     for name in graph:
         np.testing.assert_allclose(truncated[name], graph[name], rtol=1e-10, atol=1e-14)
     assert not np.allclose(truncated["W_hh"], full["W_hh"])  # truncation changed something
@@ -191,7 +194,7 @@ def test_combinations_that_make_no_sense_are_refused_with_a_reason(fields, reaso
 
 def test_leaky_relu_remedy_sets_activation_and_slope(registry):
     config, _ = resolve_model(variant(remedies=[{"name": "leaky_relu", "slope": 0.2}]), registry, 2, 1, "float64")
-    assert (config.activation, config.slope) == ("leaky_relu", 0.2)
+    assert (config.activation, config.activation_params) == ("leaky_relu", {"slope": 0.2})
 
 
 def test_cell_params_reach_the_cell_and_are_validated_by_it(registry):

@@ -80,7 +80,7 @@ def _relu_backprop(a, h, g, out):
     return np.multiply(g, a > 0, out=out)
 
 
-def leaky_relu(slope: float) -> Activation:
+def leaky_relu(slope: float = 0.01) -> Activation:
     """f(a) = a for a > 0, slope * a otherwise (Maas, Hannun & Ng 2013)."""
     def forward(a, out=None):
         return np.multiply(a, np.where(a > 0, 1.0, slope).astype(a.dtype), out=out)
@@ -104,8 +104,12 @@ LINEAR = Activation("linear", _copy, lambda a, h: np.ones_like(a), 1.0, lambda a
 ACTIVATION_NAMES = ("tanh", "relu", "leaky_relu", "linear")
 
 
-def activation(name: str, slope: float = 0.01) -> Activation:
-    """The activation called ``name``; ``slope`` is used by leaky_relu only."""
+def activation(name: str, **params: float) -> Activation:
+    """The activation called ``name``, made with its own ``params`` (a model
+    configuration's ``activation_params``): leaky_relu takes ``slope`` (default
+    0.01), the others take none."""
     if name == "leaky_relu":
-        return leaky_relu(slope)
+        return leaky_relu(**params)
+    if params:
+        raise TypeError(f"activation '{name}' takes no parameters; given: {', '.join(params)}")
     return {"tanh": TANH, "relu": RELU, "linear": LINEAR, "sigmoid": SIGMOID}[name]

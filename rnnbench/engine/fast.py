@@ -2,8 +2,9 @@
 
 Each built-in cell has two implementations of its forward pass and its BPTT:
 
-- the fast path, :mod:`rnnbench.engine.vanilla`, :mod:`rnnbench.engine.lstm` and
-  :mod:`rnnbench.engine.gru`, in column layout with blocked weight gradients and
+- the fast path, in the cell's own module, :mod:`rnnbench.engine.vanilla`,
+  :mod:`rnnbench.engine.lstm` or :mod:`rnnbench.engine.gru` (below the cell's
+  class, which calls it), in column layout with blocked weight gradients and
   each step's element-wise formulas compiled by numba (``*_kernels.py``);
 - the textbook path, :mod:`rnnbench.engine.textbook`: plain numpy, one line per
   formula of the derivation.

@@ -1,4 +1,6 @@
-"""The gated recurrent unit and its backpropagation through time: the fast path.
+"""The gated recurrent unit, whole: the class a suite selects as ``cell = "gru"``
+(:class:`GRUCell`: its parameters, initialisation, and which path it runs) and
+its forward pass and backpropagation through time, the fast path.
 
 The same maths one line per formula, without the speed work, is
 :func:`rnnbench.engine.textbook.gru_forward` and ``gru_backward``; the tests
@@ -25,7 +27,9 @@ Forward, t = 1..T, from h_0 (zero unless given; arrays are indexed from 0:
 This is Cho et al.'s eq. 7 (z_t keeps the old state); Chung et al.'s eq. 5 swaps
 z_t and 1 - z_t, the same cell with the sign of the update gate's summed input
 flipped. Cho et al. leave the biases out of their equations; here every block
-has one.
+has one. The update gate interpolates between the old state and the candidate,
+so dh_t/dh_{t-1} contains the diagonal term z_t: where z_t is near 1 the
+gradient crosses many steps almost unchanged.
 
 Backward, given d_t = dL/dh_t arriving from the read-out at step t:
     g_T = d_T,  g_t = d_t + c_{t+1}                              g_t = dL/dh_t
@@ -63,11 +67,67 @@ import dataclasses
 
 import numpy as np
 
+from rnnbench.api import Cell, Params
 from rnnbench.engine import fast, textbook
 from rnnbench.engine.bptt import cut_before, loss_at
 from rnnbench.engine.columns import column_state, column_weights, matmul_blocks, row_blocks, rows
+from rnnbench.engine.initialisation import INITS, initial_params
 from rnnbench.engine.step_products import StepProducts
 from rnnbench.engine.transforms import TransformChain
+
+
+class GRUCell(Cell):
+    """GRU with reset gate r, update gate z and candidate n, stacked r, z, n in
+    ``W_hx`` (3H, I), ``W_hh`` (3H, H) and ``b_h`` (3H,).
+
+    Its gates are sigmoids and its candidate a tanh, whatever the variant's
+    activation (only "tanh" is accepted). Summed-input transforms act at two
+    sites: "gates", the summed inputs of r and z (2 blocks of H units), and
+    "candidate", that of n (1 block).
+
+    Initialisations: ``uniform``, every weight U(-1/sqrt(H), 1/sqrt(H)) (the
+    common default of deep-learning libraries); ``normal``, every weight
+    N(0, 1/fan_in). Biases start at zero.
+    """
+
+    name = "gru"
+    activations = ("tanh",)
+    inits = INITS
+
+    def __init__(self, config, transforms=()):
+        super().__init__(config, transforms)
+        H = config.hidden_size
+        self.gates = TransformChain(self.transforms, "gates", 2, H)
+        self.candidate = TransformChain(self.transforms, "candidate", 1, H)
+
+    def init_params(self, rng: np.random.Generator) -> Params:
+        return initial_params(rng, self.config, 3, self.gates, self.candidate)
+
+    def forward(self, params: Params, x: np.ndarray):
+        cache = forward(  # the module's forward, below: the fast path, or the textbook one
+            params["W_hx"], params["W_hh"], params["b_h"], x, self.gates, self.candidate, params
+        )
+        return cache.h[1:], cache
+
+    def backward(self, params: Params, cache, dh_out: np.ndarray, truncate=None, loss_steps=None):
+        grads = {**self.gates.zero_grads(params), **self.candidate.zero_grads(params)}
+        (dW_hx, dW_hh, db_h), g = backward(
+            params["W_hh"], cache, dh_out, self.gates, self.candidate, params, grads, truncate, loss_steps
+        )
+        grads.update(W_hx=dW_hx, W_hh=dW_hh, b_h=db_h)
+        return grads, g
+
+    def recurrent_matrix(self, params: Params) -> np.ndarray:
+        """All three blocks [U_r; U_z; U_n] (3H, H). For a gated cell the bound
+        ||W_hh||_2 * max|f'| on the per-step gradient factor is only indicative:
+        dh_t/dh_{t-1} = diag(z_t) + (terms through the gates and U_n), and the
+        gates' sigmoids (max slope 1/4) and the interpolation are not in it."""
+        return params["W_hh"]
+
+    def max_derivative(self) -> None:
+        """None: no bound ||W_hh||_2 max|f'| holds for a gated cell (see
+        ``recurrent_matrix``)."""
+        return None
 
 
 @dataclasses.dataclass

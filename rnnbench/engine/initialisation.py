@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnbench.api import ModelConfig, Params
+from rnnbench.api import ModelConfig, Params, TransformChain
 
 INITS = ("uniform", "normal")
 
@@ -27,3 +27,12 @@ def cell_weights(rng: np.random.Generator, config: ModelConfig, gates: int) -> P
             params[name] = rng.normal(0.0, 1.0 / np.sqrt(shape[1]), shape)
     params["b_h"] = np.zeros(gates * H)
     return params
+
+
+def initial_params(rng: np.random.Generator, config: ModelConfig, gates: int, *chains: TransformChain) -> Params:
+    """A cell's fresh parameters in ``config.dtype``: :func:`cell_weights` and the
+    parameters of the summed-input transform ``chains`` at its sites."""
+    params = cell_weights(rng, config, gates)
+    for chain in chains:
+        params.update(chain.init_params(config.dtype))
+    return {k: v.astype(config.dtype) for k, v in params.items()}

@@ -11,7 +11,6 @@ from. Read-out parameters are called ``W_hy`` and ``b_y``.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from typing import Callable
 
 import numpy as np
@@ -35,15 +34,6 @@ class Network:
     many_to_one: bool = True
     truncate: int | None = None  # truncated BPTT: chunk length, or None for full BPTT
 
-    def __post_init__(self):
-        # a cell written before Cell.backward took loss_steps is called without it
-        self._names_loss_steps = "loss_steps" in inspect.signature(self.cell.backward).parameters
-
-    def _backward(self, params: Params, cache, d: np.ndarray, loss_steps: np.ndarray, truncate=None):
-        if self._names_loss_steps:
-            return self.cell.backward(params, cache, d, truncate, loss_steps=loss_steps)
-        return self.cell.backward(params, cache, d, truncate)
-
     def _read(self, h: np.ndarray, batch: Batch):
         """The hidden states that carry a loss, (N, H), their targets, and where they are."""
         if self.many_to_one:
@@ -51,8 +41,8 @@ class Network:
         mask = np.ones(h.shape[:2], dtype=bool) if batch.mask is None else batch.mask
         return h[mask], batch.y[mask], mask
 
-    def loss_value(self, params: Params, batch: Batch, initial=None) -> float:
-        h, _ = self.cell.forward(params, batch.x, initial)
+    def loss_value(self, params: Params, batch: Batch) -> float:
+        h, _ = self.cell.forward(params, batch.x)
         hs, ys, _ = self._read(h, batch)
         return self.loss(hs @ params["W_hy"].T + params["b_y"], ys)[0]
 
@@ -65,9 +55,9 @@ class Network:
         read = h[-1] if self.many_to_one else h
         return loss, read @ params["W_hy"].T + params["b_y"]
 
-    def loss_and_gradients(self, params: Params, batch: Batch, initial=None):
+    def loss_and_gradients(self, params: Params, batch: Batch):
         """Return L and dL/dp for every parameter p (truncated if ``truncate``)."""
-        h, cache = self.cell.forward(params, batch.x, initial)
+        h, cache = self.cell.forward(params, batch.x)
         hs, ys, mask = self._read(h, batch)
         loss, do = self.loss(hs @ params["W_hy"].T + params["b_y"], ys)
         do = do.astype(h.dtype, copy=False)
@@ -80,7 +70,7 @@ class Network:
         else:
             d[mask] = do @ params["W_hy"]
             loss_steps = np.flatnonzero(mask.any(axis=1))
-        grads, _ = self._backward(params, cache, d, loss_steps, self.truncate)
+        grads, _ = self.cell.backward(params, cache, d, self.truncate, loss_steps=loss_steps)
         grads["W_hy"] = do.T @ hs
         grads["b_y"] = do.sum(axis=0)
         return loss, grads
@@ -107,7 +97,7 @@ class Network:
         """
         params, batch = _float64(params, batch)
         cache, d = self._final_loss_gradient(params, batch)
-        _, g = self._backward(params, cache, d, np.array([d.shape[0] - 1]))
+        _, g = self.cell.backward(params, cache, d, loss_steps=np.array([d.shape[0] - 1]))
         return np.linalg.norm(g.astype(np.float64), axis=2).mean(axis=1)[::-1]
 
     def state_profiles(self, params: Params, batch: Batch) -> dict[str, np.ndarray]:

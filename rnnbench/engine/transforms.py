@@ -3,16 +3,18 @@
 A cell computes a summed input a_t (B, G*H) at each of its sites, passes it
 through the chain (z_t = T_n(...T_1(a_t))) and applies its non-linearity to
 z_t; backwards it takes dL/dz_t back through the chain to dL/da_t. With no
-transform the chain is empty and a cell skips it.
+transform the chain is empty and a cell skips it. A plugin's cell imports it
+from :mod:`rnnbench.api`.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from rnnbench.api import Params, SummedInputTransform
+if TYPE_CHECKING:  # rnnbench.api offers TransformChain to plugins, so it imports this module
+    from rnnbench.api import Params, SummedInputTransform
 
 
 class TransformChain:

@@ -1,4 +1,7 @@
-"""The vanilla recurrent cell and its backpropagation through time: the fast path.
+"""The vanilla (Elman) cell, h_t = f(W_hx x_t + W_hh h_{t-1} + b_h), whole: the
+class a suite selects as ``cell = "vanilla"`` (:class:`VanillaCell`: its
+parameters, initialisation, and which path it runs) and its forward pass and
+backpropagation through time, the fast path.
 
 The same maths one line per formula, without the speed work, is
 :func:`rnnbench.engine.textbook.vanilla_forward` and ``vanilla_backward``; the
@@ -34,12 +37,55 @@ import dataclasses
 
 import numpy as np
 
+from rnnbench.api import Cell, Params
 from rnnbench.engine import fast, textbook
-from rnnbench.engine.activations import Activation
+from rnnbench.engine.activations import ACTIVATION_NAMES, Activation, activation
 from rnnbench.engine.bptt import cut_before, loss_at
 from rnnbench.engine.columns import column_state, column_weights, matmul_blocks, row_blocks, rows
+from rnnbench.engine.initialisation import INITS, initial_params
 from rnnbench.engine.step_products import StepProducts
 from rnnbench.engine.transforms import TransformChain
+
+
+class VanillaCell(Cell):
+    """Elman RNN, h_t = f(W_hx x_t + W_hh h_{t-1} + b_h).
+
+    Initialisations: ``uniform``, every weight U(-1/sqrt(H), 1/sqrt(H)) (the
+    common default of deep-learning libraries); ``normal``, every weight
+    N(0, 1/fan_in). Biases start at zero.
+    """
+
+    name = "vanilla"
+    activations = ACTIVATION_NAMES
+    inits = INITS
+
+    def __init__(self, config, transforms=()):
+        super().__init__(config, transforms)
+        self.activation = activation(config.activation, **config.activation_params)
+        self.chain = TransformChain(self.transforms, "h", 1, config.hidden_size)
+
+    def init_params(self, rng: np.random.Generator) -> Params:
+        return initial_params(rng, self.config, 1, self.chain)
+
+    def forward(self, params: Params, x: np.ndarray):
+        cache = forward(  # the module's forward, below: the fast path, or the textbook one
+            params["W_hx"], params["W_hh"], params["b_h"], x, self.activation, self.chain, params
+        )
+        return cache.h[1:], cache
+
+    def backward(self, params: Params, cache, dh_out: np.ndarray, truncate=None, loss_steps=None):
+        grads = self.chain.zero_grads(params)
+        (dW_hx, dW_hh, db_h), g = backward(
+            params["W_hh"], cache, dh_out, self.activation, self.chain, params, grads, truncate, loss_steps
+        )
+        grads.update(W_hx=dW_hx, W_hh=dW_hh, b_h=db_h)
+        return grads, g
+
+    def recurrent_matrix(self, params: Params) -> np.ndarray:
+        return params["W_hh"]
+
+    def max_derivative(self) -> float:
+        return self.activation.max_derivative
 
 
 @dataclasses.dataclass

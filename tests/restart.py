@@ -1,0 +1,39 @@
+"""The built-in cells run from a given state instead of zero, for the tests that
+cut a sequence (truncated BPTT against the gradient of its last chunk, a
+restart against the full pass). A Cell always starts from zero; the cells'
+engine functions take the initial state, so these call them."""
+
+from __future__ import annotations
+
+import copy
+
+from rnnbench.engine import gru, lstm, vanilla
+
+
+def state_at(cell, cache, t: int):
+    """The state after t steps of the forward pass that made ``cache``: h_t, or
+    (h_t, c_t) for the LSTM."""
+    if isinstance(cell, lstm.LSTMCell):
+        return cache.h[t], cache.c[t]
+    return cache.h[t]
+
+
+def forward_from(cell, params, x, state):
+    """``cell.forward(params, x)`` started from ``state``, as :func:`state_at` gives it."""
+    weights = params["W_hx"], params["W_hh"], params["b_h"]
+    if isinstance(cell, lstm.LSTMCell):
+        cache = lstm.forward(*weights, x, cell.chain, params, *state)
+    elif isinstance(cell, gru.GRUCell):
+        cache = gru.forward(*weights, x, cell.gates, cell.candidate, params, state)
+    elif isinstance(cell, vanilla.VanillaCell):
+        cache = vanilla.forward(*weights, x, cell.activation, cell.chain, params, state)
+    else:
+        raise TypeError(f"not a built-in cell: {type(cell).__name__}")
+    return cache.h[1:], cache
+
+
+def started_at(cell, state):
+    """A copy of ``cell`` whose forward pass starts from ``state`` (for a Network)."""
+    restarted = copy.copy(cell)
+    restarted.forward = lambda params, x: forward_from(cell, params, x, state)
+    return restarted
