@@ -196,7 +196,8 @@ def run(
     try:
         contents = store.contents()
         verdicts = check_findings(spec, contents.results, contents.trials)
-        index = build_report(store, out / "reports", hooks=registry.hooks, warn=_warn, verdicts=verdicts)
+        index = build_report(store, out / "reports", hooks=registry.hooks, warn=_warn, verdicts=verdicts,
+                             contents=contents)
     except StoreError as exc:
         raise InputError(str(exc)) from None
     results, every = contents.results, [*contents.trials, *contents.results]
@@ -334,9 +335,9 @@ def report(results_dir: Path, out: Path, plugins: tuple[str, ...]) -> None:
     for directory in directories:
         store = Store(directory, warn=_warn)
         try:
-            index = build_report(store, out / "reports", hooks=registry.hooks, warn=_warn)
-            click.echo(f"report: {index}")
             contents = store.contents()
+            index = build_report(store, out / "reports", hooks=registry.hooks, warn=_warn, contents=contents)
+            click.echo(f"report: {index}")
             every = [*contents.trials, *contents.results]
             _echo_left_out(store, "the report", every)
             _echo_versions(store, every)

@@ -390,8 +390,11 @@ def run(
         prepared, out, rerun=rerun, retry_failed=retry_failed, rerun_other_versions=rerun_other_versions,
         progress=bars, warn=warnings,
     )
-    index = build_report(store, Path(out) / "reports", hooks=registry.hooks, warn=warnings) if report else None
-    return Results([_Part(store, store.contents())], warnings.lines, summary=summary, report_path=index)
+    contents = store.contents()
+    index = None
+    if report:
+        index = build_report(store, Path(out) / "reports", hooks=registry.hooks, warn=warnings, contents=contents)
+    return Results([_Part(store, contents)], warnings.lines, summary=summary, report_path=index)
 
 
 def load(path: str | os.PathLike) -> Results:

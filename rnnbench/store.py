@@ -67,7 +67,6 @@ DAMAGED_DIR = "damaged"
 Read = TypeVar("Read")
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Contents:
     """What a results directory holds, read once (``Store.contents``)."""
@@ -76,6 +75,7 @@ class Contents:
     trials: list[RunResult]  # tuning runs, in search order
     selections: list[tuning.Selection]  # what they select; empty without tuning
     results: list[RunResult]  # evaluation runs, in grid order
+
 
 class StoreError(Exception):
     """A results directory that cannot be read as one, or written into."""

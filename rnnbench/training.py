@@ -122,15 +122,17 @@ def evaluate(task: Task, model: Model, validation: Batch, test: Batch) -> Evalua
 
 class _Log:
     """The curves of a run: each logged step's means over the steps since the
-    last one, the recurrent matrix's spectrum and the evaluation."""
+    last one, the recurrent matrix's spectrum and the evaluation of ``model``
+    on the held-out sets."""
 
-    def __init__(self) -> None:
+    def __init__(self, task: Task, model: Model, validation: Batch, test: Batch) -> None:
+        self.task, self.model, self.validation, self.test = task, model, validation, test
         self.curves = Curves()
         self.window: list[StepStats] = []
         self.solved_at: list[dict[str, bool]] = []  # the task's criteria at each logged step
 
-    def __call__(self, step: int, task: Task, model: Model, validation: Batch, test: Batch) -> None:
-        curves, window = self.curves, self.window
+    def __call__(self, step: int) -> None:
+        curves, window, model = self.curves, self.window, self.model
         columns = [[s.loss for s in window], [s.grad_norm for s in window], [s.grad_norm_after for s in window]]
         mean = [math.fsum(col) / len(window) for col in columns] if window else [None] * 3
         curves.step.append(step)
@@ -140,7 +142,7 @@ class _Log:
         norm, radius = _recurrent_spectrum(model.network.cell.recurrent_matrix(model.params))
         curves.recurrent_norm.append(norm)
         curves.spectral_radius.append(radius)
-        seen = evaluate(task, model, validation, test)
+        seen = evaluate(self.task, model, self.validation, self.test)
         curves.validation_loss.append(seen.validation_loss)
         for name, value in seen.validation_metrics.items():
             curves.validation_metrics.setdefault(name, []).append(value)
@@ -174,23 +176,23 @@ def train(
     data_rng = np.random.default_rng([run.seed, 1])
 
     decay = [_decay(network, params, test, 0)]
-    log = _Log()
+    log = _Log(task, model, validation, test)
     curves = log.curves
     status, message, step = "ok", None, 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        log(0, task, model, validation, test)
+        log(0)
         try:
             for step in range(1, run.train.steps + 1):
                 batch = cast(task.sample(data_rng, run.train.batch_size), dtype)
                 log.window.append(train_step(model, optimizer, batch, step))
                 if step % run.train.log_every == 0 or step == run.train.steps:
-                    log(step, task, model, validation, test)
+                    log(step)
                 if on_step is not None:
                     on_step(step)
         except Diverged as exc:
             status, message, step = "diverged", str(exc), step - 1
             if log.window:
-                log(step, task, model, validation, test)
+                log(step)
         else:
             decay.append(_decay(network, params, test, step))
 

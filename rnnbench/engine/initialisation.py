@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnbench.api import ModelConfig, Params, TransformChain
+from rnnbench.api import ModelConfig, Params
+from rnnbench.engine.transforms import TransformChain
 
 INITS = ("uniform", "normal")
 

@@ -44,7 +44,7 @@ from rnnbench.report.formatting import format_interval, format_number, format_pe
 from rnnbench.report.stats import CURVE_RESAMPLES, LEVEL, MIN_SEEDS
 from rnnbench.results import versions_made_by
 from rnnbench.spec import SuiteSpec
-from rnnbench.store import Store
+from rnnbench.store import Contents, Store
 from rnnbench.tuning import SELECTION_RULE, tuning_cost
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -162,6 +162,7 @@ def build_report(
     hooks: Hooks | None = None,
     warn: Callable[[str], None] | None = None,
     verdicts: list | None = None,
+    contents: Contents | None = None,
 ) -> Path:
     """Render the report of the suite stored in ``results_dir`` (a directory,
     or a Store to read it through) into ``reports_root/<suite name>/``
@@ -179,9 +180,11 @@ def build_report(
 
     ``verdicts``: the findings checked against the stored runs
     (``findings.check``), if the caller has them; else they are checked here.
+    ``contents``: what ``Store.contents`` read of the suite, if the caller has
+    read it already; else it is read here.
     """
     store = Store.of(results_dir)
-    contents = store.contents()
+    contents = store.contents() if contents is None else contents
     suite, results, trials, selections = contents.suite, contents.results, contents.trials, contents.selections
     out = Path(reports_root) / suite.name
     out.mkdir(parents=True, exist_ok=True)
