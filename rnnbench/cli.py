@@ -219,26 +219,26 @@ def run(
 
 
 def _echo_verdict_table(spec: SuiteSpec, results: list[RunResult]) -> None:
-    """One line per (length, variant) of the evaluation runs: solved, the final
-    test loss over the baseline with its interval, k-hat at initialisation."""
+    """One line per (length, variant) of the evaluation runs: solved, the median
+    final test loss over the baseline with its exact interval, k-hat at initialisation."""
     rows = summarise(spec, results)
     if not rows:
         return
     width = max(len("variant"), *(len(r["variant"]) for r in rows))
     click.echo(f"{'T':>5}  {'variant':<{width}}  {'runs':<22}  {'solved':<7}  "
-               f"{'test loss / baseline [95% CI]':<30}  k-hat init")
+               f"{'test loss / baseline, median [95% CI]':<38}  k-hat init")
     for row in rows:
         base, loss = row["baseline"], row["final_test_loss"]
-        if loss.mean is None or not base:
+        if loss.estimate is None or not base:
             ratio = "-"
         elif loss.lo is None:
             ratio = ", ".join(f"{v / base:.3g}" for v in loss.values) + " (no interval)"
         else:
-            ratio = f"{loss.mean / base:.3g} [{loss.lo / base:.3g}, {loss.hi / base:.3g}]"
+            ratio = f"{loss.estimate / base:.3g} [{loss.lo / base:.3g}, {loss.hi / base:.3g}]"
         solved = f"{row['solved']}/{row['trained']}" if row["criterion"] else "-"
         k = number(row["k_hat_init"], ".3f", missing="-")
         click.echo(f"{row['seq_len']:>5}  {row['variant']:<{width}}  {format_statuses(row):<22}  "
-                   f"{solved:<7}  {ratio:<30}  {k}")
+                   f"{solved:<7}  {ratio:<38}  {k}")
 
 
 def _echo_phase(label: str, summary, what: str) -> None:

@@ -268,17 +268,19 @@ class FindingSpec(_Strict):
 
     ``measure`` of ``variant`` must lie below or above a number, or the same
     measure of another variant, at every sequence length of the suite (or only
-    at ``seq_len``). Measures: ``final_test_loss`` (mean over the runs that
-    finished; a variant with none counts as infinitely bad), ``success_rate``,
-    ``diverged_fraction``, ``k_hat_init``, ``k_hat_final`` (fitted per-step
-    gradient factors), ``k_hat_over_bound_init`` (k-hat / (||W_hh||_2 max|f'|)),
+    at ``seq_len``). Counts (a rate, decided by exact tests): ``success_rate``
+    (runs that met the task's main criterion, of every run), ``diverged_fraction``,
     ``trials_diverged_fraction`` (of a tuned suite: the share of the variant's
-    trial runs, over its whole budget and tuning seeds, that diverged),
-    ``recurrent_norm_final`` (mean ||W_hh||_2 at the end), ``loss_over_baseline``
-    (final test loss / the input-blind baseline), ``steps_to_solve`` (the first
-    logged step at which the task was solved; a run that never solved counts as
-    its whole budget of steps), or the name of a task metric (its mean final
-    value).
+    learning rates, or other trials, at which a run diverged). Per-run values
+    (the median run, decided by the sign test against a number and the exact
+    rank test against another variant; every run counts, see
+    ``rnnbench.report.findings``): ``final_test_loss``, ``loss_over_baseline``
+    (final test loss / the input-blind baseline), ``k_hat_init``,
+    ``k_hat_final`` (fitted per-step gradient factors), ``k_hat_over_bound_init``
+    (k-hat / (||W_hh||_2 max|f'|)), ``recurrent_norm_final`` (||W_hh||_2 at the
+    end), ``steps_to_solve`` (the first logged step at which the task was
+    solved, censored at the budget for a run that never was), or the name of a
+    task metric (its final value).
     """
 
     claim: str = Field(min_length=1, description="The finding, in a sentence.")
@@ -290,8 +292,9 @@ class FindingSpec(_Strict):
     seq_len: PositiveInt | None = Field(None, description="Only at this length (default: all).")
     every_trial: bool = Field(
         False,
-        description="Also require the claim at every trial of the variant's tuning budget, on "
-        "the tuning seeds' runs: set it on every claim that a variant fails.",
+        description="Also require the claim at every run of every trial of the variant's tuning "
+        "budget (each tuning seed; a run that did not finish breaks it): set it on every claim "
+        "that a variant fails.",
     )
 
     @property

@@ -98,11 +98,11 @@ def test_init_writes_the_default_suite_which_validates(tmp_path):
     assert done.returncode == 0
     data = tomllib.loads((tmp_path / "mine.toml").read_text())
     assert data["name"] == "default" and data["task"]["name"] == "adding"
-    assert len(data["variants"]) == 3 and len(data["seeds"]) == 3
+    assert len(data["variants"]) == 3 and len(data["seeds"]) == 10
     assert data["tuning"]["budget"] == 4 and len(data["tuning"]["seeds"]) == 1
     assert "#" in (tmp_path / "mine.toml").read_text()  # it is the commented file
     valid = rnnbench("validate", "mine.toml", cwd=tmp_path)
-    assert valid.returncode == 0 and "= 9 runs, after 12 tuning runs" in valid.stdout
+    assert valid.returncode == 0 and "= 30 runs, after 12 tuning runs" in valid.stdout
     refused = rnnbench("init", "mine.toml", cwd=tmp_path)
     assert refused.returncode == 2 and "--force" in refused.stderr
 
@@ -178,7 +178,7 @@ def test_suites_lists_the_builtins_and_init_writes_one_out(tmp_path):
     assert "--scale fast" in gates and "--scale paper" in gates
     paper = rnnbench("validate", "gates", "--scale", "paper", cwd=tmp_path)
     assert paper.returncode == 0, paper.stderr
-    assert "suite 'gates-paper', 5 variants x 3 lengths x 5 seeds = 75 runs, after 60 tuning runs" in paper.stdout
+    assert "suite 'gates-paper', 5 variants x 3 lengths x 6 seeds = 90 runs, after 60 tuning runs" in paper.stdout
     both = rnnbench("run", "gates", "--fast", "--scale", "paper", cwd=tmp_path)
     assert both.returncode == 2 and "--fast and --scale paper: choose one" in both.stderr
     done = rnnbench("init", "g.toml", "--suite", "gates", cwd=tmp_path)
@@ -194,5 +194,9 @@ def test_run_fast_prints_the_findings_and_a_suite_without_one_is_refused(tmp_pat
     assert len(findings) == 4 and all(": reproduced (95%): " in l for l in findings)
     assert (tmp_path / "results" / "vanishing-fast").is_dir()
     assert "Findings" in (tmp_path / "reports" / "vanishing-fast" / "index.html").read_text()
-    refused = rnnbench("run", "default", "--fast", cwd=tmp_path)
+    assert rnnbench("init", "mine.toml", cwd=tmp_path).returncode == 0
+    text = (tmp_path / "mine.toml").read_text()
+    start = text.index("[fast]")
+    (tmp_path / "mine.toml").write_text(text[:start] + text[text.index("[paper]"):])
+    refused = rnnbench("run", "mine.toml", "--fast", cwd=tmp_path)
     assert refused.returncode == 2 and "has no fast version" in refused.stderr

@@ -5,6 +5,7 @@ here; and the findings machinery decides claims as written."""
 from __future__ import annotations
 
 import pytest
+import scipy.stats
 
 from rnnbench.report.findings import check
 from rnnbench.registry import load_registry
@@ -121,79 +122,112 @@ def _verdicts(small_suite_data, losses, solved=None, status=None):
     return check(suite, results)
 
 
-def test_five_seeds_that_clearly_separate_reproduce_the_claims(small_suite_data):
-    losses = {"tanh + clip": [0.10, 0.11, 0.12, 0.13, 0.14], "tanh": [0.30, 0.31, 0.32, 0.33, 0.34]}
-    solved = {"tanh + clip": [True] * 5, "tanh": [False] * 5}
+def test_eight_seeds_that_clearly_separate_reproduce_the_claims(small_suite_data):
+    losses = {"tanh + clip": [0.10 + 0.01 * i for i in range(8)], "tanh": [0.30 + 0.01 * i for i in range(8)]}
+    solved = {"tanh + clip": [True] * 8, "tanh": [False] * 8}
     better, baseline, solves_more, mostly = _verdicts(small_suite_data, losses, solved)
     assert (better.held, better.outcome) == (True, "reproduced")
-    lo, hi = better.confidence
-    assert -0.24 <= lo < hi < 0  # the difference of means is -0.2; the interval lies below 0
-    assert "95% CI [" in better.detail and better.detail.endswith(": reproduced")
+    assert better.p == pytest.approx(1 / 12870)  # the one split of 16 runs with every clip run lowest
+    assert "Mann-Whitney" in better.detail and better.detail.endswith(": reproduced")
     assert better.headline == "reproduced (95%)"
-    assert (baseline.held, baseline.outcome) == (True, "reproduced")  # 0.1 / 0.2 .. 0.14 / 0.2
-    assert baseline.value == pytest.approx(0.6)
+    assert (baseline.held, baseline.outcome) == (True, "reproduced")  # 0.1 / 0.2 .. 0.17 / 0.2
+    assert baseline.value == pytest.approx((0.13 + 0.14) / 2 / 0.2)  # the median run
+    assert baseline.p == pytest.approx(0.5 ** 8) and "sign test" in baseline.method
     assert (solves_more.held, solves_more.outcome) == (True, "reproduced")
-    assert solves_more.confidence < 0.05 and "Boschloo" in solves_more.detail  # 5 of 5 against 0 of 5
-    assert (mostly.held, mostly.outcome) == (True, "reproduced")  # Clopper-Pearson lower bound 0.478
-    assert mostly.confidence[0] == pytest.approx(0.025 ** (1 / 5))
+    assert solves_more.p < 0.001 and "Boschloo" in solves_more.detail  # 8 of 8 against 0 of 8
+    assert (mostly.held, mostly.outcome) == (True, "reproduced")
+    assert mostly.p == pytest.approx(0.4 ** 8)  # the exact binomial tail P(K >= 8 | 0.4)
+    # the four are one family: Holm multiplies the smallest p by 4, the next by 3, ...
+    ps = sorted(v.p for v in (better, baseline, solves_more, mostly))
+    adjusted = sorted(v.p_adjusted for v in (better, baseline, solves_more, mostly))
+    assert adjusted[0] == pytest.approx(4 * ps[0]) and adjusted[-1] >= ps[-1]
+    assert all("power" in v.detectable for v in (better, baseline, solves_more, mostly))
 
 
-def test_five_seeds_that_overlap_show_nothing_though_the_means_agree(small_suite_data):
-    losses = {"tanh + clip": [0.10, 0.30, 0.20, 0.40, 0.25], "tanh": [0.15, 0.35, 0.22, 0.38, 0.30]}
-    solved = {"tanh + clip": [True, True, True, False, False], "tanh": [True, True, False, False, False]}
+def test_eight_seeds_that_overlap_show_nothing_though_the_medians_agree(small_suite_data):
+    losses = {"tanh + clip": [0.10, 0.30, 0.20, 0.40, 0.25, 0.21, 0.33, 0.12],
+              "tanh": [0.15, 0.35, 0.22, 0.38, 0.30, 0.24, 0.31, 0.11]}
+    solved = {"tanh + clip": [True, True, True, False, False, True, False, False],
+              "tanh": [True, True, False, False, False, False, True, False]}
     better, baseline, solves_more, mostly = _verdicts(small_suite_data, losses, solved)
     assert (better.held, better.outcome) == (True, "not shown")
-    lo, hi = better.confidence
-    assert lo < 0 < hi
-    assert (solves_more.held, solves_more.outcome) == (True, "not shown")  # 3 of 5 against 2 of 5
-    assert (mostly.held, mostly.outcome) == (True, "not shown")  # 3 of 5: [0.15, 0.95]
+    assert (solves_more.held, solves_more.outcome) == (True, "not shown")  # 4 of 8 against 3 of 8
+    assert (mostly.held, mostly.outcome) == (True, "not shown")  # 4 of 8 above 0.4
 
 
-def test_five_seeds_that_reverse_contradict_the_claims(small_suite_data):
-    losses = {"tanh + clip": [0.30, 0.31, 0.32, 0.33, 0.34], "tanh": [0.10, 0.11, 0.12, 0.13, 0.14]}
-    solved = {"tanh + clip": [False] * 5, "tanh": [True] * 5}
+def test_eight_seeds_that_reverse_contradict_the_claims(small_suite_data):
+    losses = {"tanh + clip": [0.30 + 0.01 * i for i in range(8)], "tanh": [0.10 + 0.01 * i for i in range(8)]}
+    solved = {"tanh + clip": [False] * 8, "tanh": [True] * 8}
     better, baseline, solves_more, mostly = _verdicts(small_suite_data, losses, solved)
     assert (better.held, better.outcome) == (False, "contradicted")
-    assert 0 < better.confidence[0] < better.confidence[1]
-    assert (baseline.held, baseline.outcome) == (False, "contradicted")  # 1.5 .. 1.7 times the baseline
+    assert (baseline.held, baseline.outcome) == (False, "contradicted")  # 1.5 .. 1.85 times the baseline
     assert (solves_more.held, solves_more.outcome) == (False, "contradicted")
-    # 0 of 5 is below 0.4, but its interval [0, 0.52] reaches above: not shown
-    assert (mostly.held, mostly.outcome) == (False, "not shown")
-    assert mostly.confidence[1] == pytest.approx(1 - 0.025 ** (1 / 5))
+    # 0 of 8 is below 0.4, and P(K = 0 | 0.4) = 0.6^8 = 0.017 is small, but the claim was "above"
+    assert mostly.held is False and mostly.outcome in ("contradicted", "not shown")
+
+
+def test_the_same_runs_decided_alone_or_in_a_family_of_four(small_suite_data):
+    """Holm: one claim alone at p = 0.03 is reproduced; beside three claims with
+    p = 1 it needs p <= 0.05 / 4 and is not."""
+    losses = {"tanh + clip": [0.10, 0.11, 0.12, 0.13, 0.35], "tanh": [0.30, 0.31, 0.32, 0.33, 0.34]}
+    alone_data = dict(small_suite_data, seeds=list(range(5)), findings=CLAIMS[1:2])
+    suite = resolve_data(alone_data, REGISTRY)
+    results = [_result(suite, r, losses[r.variant.name][r.seed]) for r in suite.runs()]
+    (alone,) = check(suite, results)
+    assert alone.p == pytest.approx(6 / 32)  # 4 of 5 below: P(K >= 4) = 6/32: not even alone
+    losses["tanh + clip"][4] = 0.14
+    results = [_result(suite, r, losses[r.variant.name][r.seed]) for r in suite.runs()]
+    (alone,) = check(suite, results)
+    assert (alone.p, alone.p_adjusted, alone.outcome) == (pytest.approx(1 / 32), pytest.approx(1 / 32), "reproduced")
+    crowd = _verdicts(small_suite_data, losses, {"tanh + clip": [False] * 5, "tanh": [False] * 5})
+    baseline = crowd[1]
+    assert baseline.p == pytest.approx(1 / 32) and baseline.p_adjusted > 0.05
+    assert baseline.outcome == "not shown"
 
 
 def test_two_seeds_are_too_few_to_decide(small_suite_data):
     losses = {"tanh + clip": [0.10, 0.11], "tanh": [0.30, 0.31]}
     solved = {"tanh + clip": [True, True], "tanh": [False, False]}
     verdicts = _verdicts(small_suite_data, losses, solved)
-    assert [(v.held, v.outcome, v.confidence) for v in verdicts] == [(True, "too few seeds", None)] * 4
+    assert [(v.held, v.outcome, v.p_adjusted) for v in verdicts] == [(True, "too few seeds", None)] * 4
     assert verdicts[0].headline == "too few seeds"
+    assert "cannot decide" in verdicts[0].detail
 
 
-def test_a_variant_that_never_finished_is_decided_only_against_enough_finished_runs(small_suite_data):
-    losses = {"tanh + clip": [0.10, 0.11, 0.12], "tanh": [None] * 3}
+def test_a_variant_that_never_finished_counts_as_worse_than_any_run_that_did(small_suite_data):
+    losses = {"tanh + clip": [0.10, 0.11, 0.12, 0.13, 0.14, 0.15], "tanh": [None] * 6}
     better = _verdicts(small_suite_data, losses, status={"tanh": "diverged"})[0]
     assert (better.held, better.outcome, better.reference) == (True, "reproduced", float("inf"))
-    # the other way round, the claim is certainly wrong
+    assert "6 diverged" in better.detail
+    # the other way round, the claim is contradicted
     swapped = {"tanh + clip": losses["tanh"], "tanh": losses["tanh + clip"]}
-    worse = _verdicts(small_suite_data, swapped, status={"tanh + clip": "diverged"})[0]
-    assert (worse.held, worse.outcome) == (False, "contradicted")
-    # one finished run of clip against a variant that never finished: too few to decide
-    suite = resolve_data(small_suite_data | {"findings": CLAIMS[:1]}, REGISTRY)
-    results = [
-        _result(suite, r, 0.1, "ok") if r.variant.name == "tanh + clip" and r.seed == 0
-        else _result(suite, r, None, "diverged")
-        for r in suite.runs()
-    ]
-    (one_finished,) = check(suite, results)
-    assert (one_finished.held, one_finished.outcome) == (True, "too few seeds")
+    worse = _verdicts(small_suite_data, swapped, status={"tanh + clip": "diverged"})
+    assert (worse[0].held, worse[0].outcome) == (False, "contradicted")
+    # a diverged run is never below a number: "below the baseline" is contradicted by none of
+    # the runs lying above it, but it cannot be reproduced either
+    assert worse[1].outcome == "not shown" and worse[1].p == 1.0
+
+
+def test_a_diverged_run_never_counts_as_one_that_stayed_at_the_baseline(small_suite_data):
+    small_suite_data["seeds"] = list(range(8))
+    small_suite_data["findings"] = [{"claim": "tanh stays", "variant": "tanh",
+                                     "measure": "loss_over_baseline", "above": 0.9}]
+    suite = resolve_data(small_suite_data, REGISTRY)
+    stayed = [_result(suite, r, 0.2) for r in suite.runs()]  # 1.0 of the baseline
+    (verdict,) = check(suite, stayed)
+    assert verdict.outcome == "reproduced" and verdict.p == pytest.approx(0.5 ** 8)
+    diverged = [_result(suite, r, None, "diverged") if r.seed < 3 else _result(suite, r, 0.2)
+                for r in suite.runs()]
+    (verdict,) = check(suite, diverged)
+    assert verdict.p == pytest.approx(scipy.stats.binom.sf(4, 8, 0.5))  # 5 of 8 above
+    assert verdict.outcome == "not shown" and "3 diverged" in verdict.detail
 
 
 def test_undecided_without_values(small_suite_data):
     small_suite_data["findings"] = CLAIMS[:1]
     suite = resolve_data(small_suite_data, REGISTRY)
     (verdict,) = check(suite, [])
-    assert (verdict.held, verdict.outcome, verdict.confidence) == (None, "undecided", None)
+    assert (verdict.held, verdict.outcome, verdict.p) == (None, "undecided", None)
 
 
 @pytest.mark.parametrize("name", builtin_suites.names())
@@ -223,7 +257,7 @@ def test_a_suite_without_a_scale_says_so(small_suite_data):
         resolve_data(small_suite_data, REGISTRY).scaled("paper")
 
 
-def test_steps_to_solve_counts_a_run_that_never_solved_as_its_whole_budget(small_suite_data):
+def test_steps_to_solve_censors_a_run_that_never_solved_at_the_budget(small_suite_data):
     small_suite_data["findings"] = [
         {"claim": "clip solves sooner", "variant": "tanh + clip", "measure": "steps_to_solve", "below": "tanh"}]
     suite = resolve_data(small_suite_data, REGISTRY)
@@ -235,5 +269,11 @@ def test_steps_to_solve_counts_a_run_that_never_solved_as_its_whole_budget(small
         for r in suite.runs()
     ]
     verdict = check(suite, results)[0]
-    assert verdict.value == 2 and verdict.reference == pytest.approx((budget + 4) / 2)
+    # Kaplan-Meier medians: tanh solved one of two by step 4 (the other is censored at the budget)
+    assert verdict.value == 2 and verdict.reference == 4
     assert verdict.held is True
+    never = [RunResult(key=r.key(), spec=r, status="ok", final_test_loss=0.1, baseline=0.2,
+                       steps_to_solve=None if r.variant.name == "tanh" else 2) for r in suite.runs()]
+    verdict = check(suite, never)[0]
+    assert verdict.reference == float("inf")  # neither tanh run solved: the median is beyond the budget
+    assert verdict.held is True and verdict.value == 2 and budget > 2

@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from rnnbench.report import build_report, export_csv, export_results
 from rnnbench.report import figures
@@ -27,7 +28,7 @@ from rnnbench.report.stats import (
     MIN_SEEDS,
     Interval,
     geometric_over_seeds,
-    mean_interval,
+    median_interval,
     over_seeds,
 )
 from rnnbench.results import Curves, DecayProfile, RunResult
@@ -283,35 +284,28 @@ def report(stored, tmp_path_factory):
 # --- statistics ----------------------------------------------------------------
 
 
-def test_mean_interval_leaves_out_missing_values_and_needs_min_seeds():
-    iv = mean_interval([1.0, 2.0, 3.0, None, float("nan"), float("inf")])
-    assert (iv.n, iv.mean) == (3, 2.0)
-    assert 1.0 <= iv.lo < 2.0 < iv.hi <= 3.0  # a bootstrap mean never leaves the values' range
-    assert mean_interval([5.0]) == Interval(1, 5.0, None, None)
-    two = mean_interval([0.1, 0.3])
-    assert (two.lo, two.hi, two.values) == (None, None, (0.1, 0.3))
-    assert mean_interval([None, float("inf")]) == Interval(0, None, None, None)
+def test_median_interval_keeps_infinities_leaves_out_missing_values_and_needs_six():
+    iv = median_interval([1.0, 2.0, 3.0, None, float("nan"), float("inf")])
+    assert (iv.n, iv.estimate) == (4, 2.5)  # the diverged run's +inf counts; None and NaN do not
+    assert iv.lo is None and iv.values == (1.0, 2.0, 3.0, float("inf"))  # 4 < 6: no 95% interval
+    six = median_interval([6.0, 1.0, 5.0, 2.0, 4.0, 3.0])
+    assert (six.estimate, six.lo, six.hi) == (3.5, 1.0, 6.0)  # 1 - 2 / 2^6 = 96.9% >= 95%
+    assert median_interval([None, float("nan")]) == Interval(0, None, None, None)
+    assert MIN_SEEDS == 6
 
 
-def test_over_seeds_uses_the_seeds_present_at_each_step():
+def test_over_seeds_gives_the_median_and_its_band_where_six_seeds_have_a_value():
     series = [([0, 1, 2], [1.0, 2.0, 4.0]), ([0, 1], [3.0, None]), ([0, 1], [5.0, 2.0])]
     x, n, m, lo, hi = over_seeds(series)
     assert list(x) == [0, 1, 2] and list(n) == [3, 2, 1]
     assert list(m) == [3.0, 2.0, 4.0]
-    assert 1.0 <= lo[0] < 3.0 < hi[0] <= 5.0  # three seeds: an interval
-    assert np.isnan(lo[1]) and np.isnan(hi[2])  # fewer than MIN_SEEDS: none
-    assert MIN_SEEDS == 3
-    # the batched bootstrap of a curve agrees with the interval of one mean, up to resampling noise
+    assert np.isnan(lo).all() and np.isnan(hi).all()  # fewer than MIN_SEEDS everywhere
     rng = np.random.default_rng(3)
-    values = rng.normal(size=(40, 8))
-    _, _, _, lo, hi = over_seeds([(range(8), column) for column in values])
+    values = rng.lognormal(size=(40, 8))
+    _, _, m, lo, hi = over_seeds([(range(8), column) for column in values])
     for step in (0, 5):
-        single = mean_interval(values[:, step])
-        width = single.hi - single.lo
-        assert lo[step] == pytest.approx(single.lo, abs=0.1 * width)
-        assert hi[step] == pytest.approx(single.hi, abs=0.1 * width)
-    x, n, m, lo, hi = over_seeds([([0], [2.0])] * 4)
-    assert (lo[0], hi[0]) == (2.0, 2.0)  # all equal: the interval is the value
+        single = median_interval(values[:, step])
+        assert (m[step], lo[step], hi[step]) == (single.estimate, single.lo, single.hi)
     x, g, lo, hi = geometric_over_seeds([([0, 1], [1.0, 100.0]), ([0, 1], [4.0, 0.0])])
     assert list(g) == pytest.approx([2.0, 100.0]) and list(lo) == [1.0, 100.0]
 
@@ -342,13 +336,16 @@ def test_summary_matches_hand_computed_values(rows):
     t10_plain, t10_script, t10_gated, t20_plain, t20_script, t20_gated = rows
 
     loss = t10_plain["final_test_loss"]
-    assert (loss.n, loss.mean) == (2, pytest.approx(0.3))
+    assert (loss.n, loss.estimate) == (2, pytest.approx(0.3))
     assert loss.lo is None and loss.values == (0.2, 0.4)  # two runs: no interval, the values
-    assert t10_plain["metrics"]["accuracy"].mean == pytest.approx(0.7)
+    assert t10_plain["metrics"]["accuracy"].estimate == pytest.approx(0.7)
     assert (t10_plain["ok"], t10_plain["diverged"], t10_plain["error"], t10_plain["timeout"]) == (2, 0, 0, 0)
     assert (t10_plain["solved"], t10_plain["trained"], t10_plain["success_rate"]) == (1, 2, 0.5)
-    assert t10_plain["success_interval"] == Interval(2, 0.5, None, None)  # too few runs for one
-    assert (t10_plain["steps_to_solve"], t10_plain["steps_to_solve_n"]) == (4, 1)  # not seed 1's 2
+    cp = t10_plain["success_interval"]  # Clopper-Pearson of 1 of 2: beta quantiles
+    assert (cp.lo, cp.hi) == (pytest.approx(scipy.stats.beta.ppf(0.025, 1, 2)),
+                              pytest.approx(scipy.stats.beta.ppf(0.975, 2, 1)))
+    # Kaplan-Meier: seed 1 met the criterion at step 2 (though not at the end), seed 0 at 4
+    assert (t10_plain["steps_to_solve"], t10_plain["steps_to_solve_n"]) == (2, 2)
     assert t10_plain["criterion"] == MAIN
     assert t10_plain["k_hat_init"] == pytest.approx(0.6, rel=1e-9)  # mean of 0.5, 0.7
     assert t10_plain["k_hat_final"] == pytest.approx(1.0, rel=1e-9)  # mean of 0.9, 1.1
@@ -359,7 +356,7 @@ def test_summary_matches_hand_computed_values(rows):
     assert t10_script["final_test_loss"].values == (0.1, 0.5)
     assert t10_script["steps_to_solve"] == 2
 
-    assert t10_gated["success_rate"] == 1.0 and t10_gated["steps_to_solve"] == 3  # median of 2, 4
+    assert t10_gated["success_rate"] == 1.0 and t10_gated["steps_to_solve"] == 2  # half had met it by 2
     assert t10_gated["bound_init"] is None and t10_gated["bound_final"] is None
     assert t10_gated["k_hat_final"] == pytest.approx(0.8)
     assert t10_gated["state_k_hat_init"]["c"] == pytest.approx(0.95)
@@ -371,24 +368,27 @@ def test_summary_matches_hand_computed_values(rows):
     assert t20_plain["success_rate"] == 0.0 and t20_plain["steps_to_solve"] is None
 
     assert (t20_script["ok"], t20_script["diverged"], t20_script["error"]) == (0, 1, 1)
-    assert t20_script["trained"] == 1 and t20_script["success_rate"] == 0.0  # the error is not counted
-    assert t20_script["final_test_loss"].n == 0 and t20_script["metrics"]["accuracy"].n == 0
+    assert t20_script["trained"] == 2 and t20_script["success_rate"] == 0.0  # every run counts
+    loss = t20_script["final_test_loss"]  # neither finished: each counts as an infinite loss
+    assert (loss.n, loss.estimate) == (2, float("inf")) and t20_script["metrics"]["accuracy"].n == 0
     assert t20_script["k_hat_init"] == pytest.approx(0.7, rel=1e-9)  # the diverged run (seed 1)
     assert t20_script["k_hat_final"] is None and t20_script["bound_final"] is None
     assert t20_script["seconds_per_step"] is None
 
     assert t20_gated["timeout"] == 1 and (t20_gated["solved"], t20_gated["trained"]) == (1, 2)
-    assert t20_gated["final_test_loss"].n == 1  # the timed-out run's last loss is not final
-    assert t20_gated["metrics"]["accuracy"].mean == pytest.approx(0.99)
+    loss = t20_gated["final_test_loss"]  # the timed-out run's last loss is not final: +inf
+    assert loss.n == 2 and loss.values == (0.01, float("inf"))
+    assert t20_gated["metrics"]["accuracy"].estimate == pytest.approx(0.99)
 
 
 def test_ranking_follows_the_rule(stored, rows):
     ranking = rank_variants(stored.load_suite(), rows)
     assert [(e["rank"], e["variant"]) for e in ranking] == [(1, "gated"), (2, "plain"), (3, SCRIPT)]
     gated, plain, script = ranking
-    assert gated["success_rate"] == pytest.approx(0.75) and gated["final_test_loss"] == pytest.approx(0.035)
+    # medians: gated 0.06 at T = 10 and +inf at T = 20 (its timed-out run counts as infinite)
+    assert gated["success_rate"] == pytest.approx(0.75) and gated["final_test_loss"] == float("inf")
     assert plain["success_rate"] == pytest.approx(0.25) and plain["final_test_loss"] == pytest.approx(0.3)
-    assert script["success_rate"] == pytest.approx(0.25) and script["final_test_loss"] is None
+    assert script["success_rate"] == pytest.approx(0.25) and script["final_test_loss"] == float("inf")
 
 
 def test_ranking_shares_ranks_on_ties_and_works_without_criteria():
@@ -409,15 +409,15 @@ def test_probability_of_improvement_table_counts_pairs_of_runs(stored):
     assert (t10["seq_len"], t20["seq_len"]) == (10, 20)
     assert t10["variants"] == ["plain", SCRIPT, "gated"]
     # T = 10: plain 0.2, 0.4 against the clipped 0.1, 0.5: 2 of the 4 pairs are lower
-    assert t10["cells"][("plain", SCRIPT)].mean == pytest.approx(0.5)
-    assert t10["cells"][("gated", "plain")].mean == 1.0  # 0.05, 0.07 beat 0.2, 0.4
-    assert t10["cells"][("plain", "gated")].mean == 0.0
-    assert t10["cells"][("plain", SCRIPT)].lo is None  # two runs a side: no interval
+    assert t10["cells"][("plain", SCRIPT)][0] == pytest.approx(0.5)
+    assert t10["cells"][("gated", "plain")][0] == 1.0  # 0.05, 0.07 beat 0.2, 0.4
+    assert t10["cells"][("gated", "plain")][1] == pytest.approx(1 / 6)  # 1 of the 6 splits of 4 runs
+    assert t10["cells"][("plain", "gated")][0] == 0.0
     assert ("plain", "plain") not in t10["cells"]
-    # T = 20: the clipped variant's only run that trained diverged (+inf); its error is left
-    # out, and so is the gated variant's timeout
-    assert t20["cells"][("plain", SCRIPT)].mean == 1.0 and t20["cells"][(SCRIPT, "plain")].mean == 0.0
-    assert t20["cells"][("gated", "plain")].n == 1
+    # T = 20: the clipped variant's runs diverged and failed (+inf each): plain's 0.3 beats both;
+    # the gated variant's 0.01 beats it, its timed-out run (+inf) does not
+    assert t20["cells"][("plain", SCRIPT)][0] == 1.0 and t20["cells"][(SCRIPT, "plain")][0] == 0.0
+    assert t20["cells"][("gated", "plain")][0] == 0.5
 
 
 def test_environment_lists_every_value_the_runs_recorded(stored):
@@ -520,15 +520,18 @@ def test_convergence_figure_has_a_row_per_quantity_and_readable_layout(stored):
     assert overlaps(fig) == []
 
 
-def test_convergence_figure_draws_a_band_from_three_seeds():
-    suite = make_suite().model_copy(update={"seeds": [0, 1, 2]})
+def test_convergence_figure_draws_a_band_from_six_seeds():
+    suite = make_suite().model_copy(update={"seeds": list(range(6))})
     results = [ok_result(run, 0.1 + 0.05 * run.seed, cell(suite, run)) for run in suite.runs()]
     fig = figures.convergence_figure(suite, results)
     ax = fig.axes[0]
     assert len(ax.collections) == 3, "a band per variant"
     assert not [line for line in ax.lines if line.get_linewidth() < 1.0], "no single-seed lines"
     band = ax.collections[0].get_paths()[0].vertices[:, 1]
-    assert band.min() < 2 * 0.15 < band.max()  # the mean at step 2 lies inside its band
+    assert band.min() < 2 * 0.225 < band.max()  # the median at step 2 lies inside its band
+    five = make_suite().model_copy(update={"seeds": list(range(5))})
+    fig = figures.convergence_figure(five, [ok_result(run, 0.1, cell(five, run)) for run in five.runs()])
+    assert len(fig.axes[0].collections) == 0, "five seeds: too few for a 95% band of the median"
     assert overlaps(fig) == []
 
 
@@ -622,7 +625,8 @@ def test_report_references_nothing_outside_its_folder(report):
     assert "http://" not in html and "https://" not in html
     assert "url(" not in html and "@import" not in html
     refs = re.findall(r"""\b(?:src|href)\s*=\s*["']([^"']*)["']""", html)
-    images = [r for r in refs if not r.startswith("#")]
+    assert "runs.csv" in refs and (index.parent / "runs.csv").is_file()  # the raw data beside the page
+    images = [r for r in refs if not r.startswith("#") and r != "runs.csv"]
     assert sorted(images) == sorted(info.file for info in FIGURES.values())
     for ref in images:
         assert not ref.startswith("/") and ":" not in ref

@@ -14,12 +14,13 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from rnnbench.report.stats import (
-    Interval,
     binomial_interval,
+    censored_median,
+    improvement,
     mean,
-    mean_interval,
     median,
-    probability_of_improvement,
+    median_interval,
+    rank_test,
 )
 from rnnbench.results import STATUSES, DecayProfile, RunResult
 from rnnbench.spec import SuiteSpec
@@ -64,6 +65,30 @@ def k_hat(profile: DecayProfile | None, state: str | None = None) -> float | Non
     return None if norms is None else fit_decay_factor(norms)
 
 
+def loss_over_baseline(r: RunResult) -> float | None:
+    """A finished run's final test loss over its input-blind baseline; None for
+    a run that did not finish (status other than ok) or without the two."""
+    loss, base = r.final_test_loss, r.baseline
+    if r.status != "ok" or loss is None or not base or not math.isfinite(loss) or not math.isfinite(base):
+        return None
+    return loss / base
+
+
+def k_hat_over_bound_init(r: RunResult) -> float | None:
+    """k-hat at initialisation over the bound ||W_hh||_2 max|f'| there; None
+    without a profile or a bound (gated cells)."""
+    profile = init_profile(r)
+    k = k_hat(profile)
+    return k / profile.bound if k is not None and profile.bound else None
+
+
+def time_to_solve(r: RunResult) -> float:
+    """The first logged step at which the run met the task's main criterion;
+    +inf for a run that never did within its budget (right-censored there:
+    it would have needed more steps, or never solves)."""
+    return math.inf if r.steps_to_solve is None or r.status == "error" else float(r.steps_to_solve)
+
+
 def _first_seen(names: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
@@ -106,12 +131,12 @@ def finished(runs: Iterable[RunResult]) -> list[RunResult]:
 
 
 def success(runs: Sequence[RunResult], criterion: str | None) -> tuple[int, int]:
-    """(solved, trained): how many of the runs that trained meet ``criterion``
-    at the end of training, and how many runs trained."""
-    runs = trained(runs)
+    """(solved, runs): how many of the runs meet ``criterion`` at the end of
+    training, out of every run (one that diverged, failed or timed out did
+    not solve: it is counted, never left out)."""
     if criterion is None:
         return 0, len(runs)
-    return sum(bool(r.solved.get(criterion, False)) for r in runs), len(runs)
+    return sum(bool(r.status != "error" and r.solved.get(criterion, False)) for r in runs), len(runs)
 
 
 def summarise(suite: SuiteSpec, results: Sequence[RunResult]) -> list[dict]:
@@ -121,19 +146,22 @@ def summarise(suite: SuiteSpec, results: Sequence[RunResult]) -> list[dict]:
 
     - ``variant``, ``seq_len``; ``runs`` (stored runs); ``ok``, ``diverged``,
       ``error``, ``timeout`` (status counts);
-    - ``final_test_loss`` (an Interval: mean and 95% bootstrap interval of the
-      mean over the finished runs, see ``stats.mean_interval``; no interval
-      with fewer than ``stats.MIN_SEEDS`` of them) and ``metrics`` (name ->
-      Interval of its final value, over the same runs);
+    - ``final_test_loss`` (an Interval: the median over every run, a run that
+      did not finish counting as +inf, with its exact 95% order-statistic
+      interval, see ``stats.median_interval``; no interval with fewer than 6
+      runs) and ``metrics`` (name -> the same of its final value over the
+      finished runs);
     - ``baseline`` and ``baseline_metrics`` (name -> value): the input-blind
       predictor's loss and metrics, mean over the runs that record them;
     - ``criterion`` (the main criterion or None), ``solved`` and ``trained``
-      (see ``success``), ``success_rate`` = solved / trained (None when no run
-      trained or the task has no criterion) and ``success_interval`` (its
+      (every run; see ``success``), ``success_rate`` = solved / trained (None
+      when there is no run or the task has no criterion) and ``success_interval`` (its
       exact 95% Clopper-Pearson Interval, see ``stats.binomial_interval``;
       None when success_rate is);
-    - ``steps_to_solve`` (median, over the runs that solved, of the first logged
-      step at which the criterion held) and ``steps_to_solve_n``;
+    - ``steps_to_solve``: the Kaplan-Meier median over every run of the first
+      logged step at which the criterion held, a run that never met it being
+      censored at its budget (``time_to_solve``; None when fewer than half
+      met it); ``steps_to_solve_n``: how many met it;
     - ``k_hat_init``, ``k_hat_final``, ``bound_init``, ``bound_final``, and
       ``state_k_hat_init`` / ``state_k_hat_final`` (state name -> value): means
       over the runs that have the value (bounds are None for gated cells);
@@ -148,7 +176,6 @@ def summarise(suite: SuiteSpec, results: Sequence[RunResult]) -> list[dict]:
             runs = runs_of(results, seq_len, variant.name)
             done = finished(runs)
             solved, n_trained = success(runs, criterion)
-            solved_runs = [r for r in trained(runs) if criterion and r.solved.get(criterion)]
             inits = [init_profile(r) for r in runs]
             finals = [final_profile(r) for r in runs]
             rows.append(
@@ -157,9 +184,9 @@ def summarise(suite: SuiteSpec, results: Sequence[RunResult]) -> list[dict]:
                     "seq_len": seq_len,
                     "runs": len(runs),
                     **{s: sum(r.status == s for r in runs) for s in STATUSES},
-                    "final_test_loss": mean_interval(r.final_test_loss for r in done),
+                    "final_test_loss": median_interval(improvement_losses(runs)),
                     "metrics": {
-                        m: mean_interval(r.final_metrics.get(m) for r in done) for m in metrics
+                        m: median_interval(r.final_metrics.get(m) for r in done) for m in metrics
                     },
                     "baseline": mean(r.baseline for r in runs),
                     "baseline_metrics": {
@@ -172,8 +199,9 @@ def summarise(suite: SuiteSpec, results: Sequence[RunResult]) -> list[dict]:
                     "success_interval": (
                         binomial_interval(solved, n_trained) if criterion and n_trained else None
                     ),
-                    "steps_to_solve": median(r.steps_to_solve for r in solved_runs),
-                    "steps_to_solve_n": sum(r.steps_to_solve is not None for r in solved_runs),
+                    "steps_to_solve": censored_median(
+                        [time_to_solve(r) for r in runs], max((r.spec.train.steps for r in runs), default=0)),
+                    "steps_to_solve_n": sum(math.isfinite(time_to_solve(r)) for r in runs),
                     "k_hat_init": mean(k_hat(p) for p in inits),
                     "k_hat_final": mean(k_hat(p) for p in finals),
                     "bound_init": mean(p.bound for p in inits if p),
@@ -188,8 +216,8 @@ def summarise(suite: SuiteSpec, results: Sequence[RunResult]) -> list[dict]:
 
 RANKING_RULE = (
     "Variants are ranked by their success rate averaged over the sequence lengths "
-    "(higher first; a length where no run trained counts as 0), then by their mean final "
-    "test loss averaged over the sequence lengths (lower first; a variant without a "
+    "(higher first; a length where no run trained counts as 0), then by their median final "
+    "test loss (a run that did not finish counting as infinite) averaged over the sequence lengths (lower first; a variant without a "
     "finished run at some length comes after every variant that has one at each length). "
     "Variants equal on both share a rank."
 )
@@ -199,13 +227,13 @@ def rank_variants(suite: SuiteSpec, rows: Sequence[dict]) -> list[dict]:
     """The variants in ranking order (rule: ``RANKING_RULE``), each as a dict with
     ``rank``, ``variant``, ``success_rate`` (mean over lengths, None when the task
     has no criterion) and ``final_test_loss`` (mean over lengths of the per-length
-    mean; None when some length has no finished run)."""
+    median; None when some length has no run)."""
     entries = []
     for variant in suite.variants:
         mine = [row for row in rows if row["variant"] == variant.name]
         has_criterion = any(row["criterion"] for row in mine)
         rates = [row["success_rate"] or 0.0 for row in mine]
-        losses = [row["final_test_loss"].mean for row in mine]
+        losses = [row["final_test_loss"].estimate for row in mine]
         entries.append(
             {
                 "variant": variant.name,
@@ -227,17 +255,14 @@ def rank_variants(suite: SuiteSpec, rows: Sequence[dict]) -> list[dict]:
 
 
 def improvement_losses(runs: Iterable[RunResult]) -> list[float]:
-    """The final test losses that the probability of improvement compares: one
-    per run that finished (its final test loss; +inf if that is not finite) or
-    diverged (+inf: worse than any run that finished). Runs with an error (a
-    failure of the code) or a timeout (their last loss is not final) are left out."""
+    """One final test loss per run, every run counted: a run that finished
+    gives its final test loss (+inf if that is not finite); a run that
+    diverged, failed or timed out gives +inf, worse than any run that finished
+    (its last loss is not a final one)."""
     losses = []
     for r in runs:
-        if r.status == "ok":
-            loss = r.final_test_loss
-            losses.append(loss if loss is not None and math.isfinite(loss) else math.inf)
-        elif r.status == "diverged":
-            losses.append(math.inf)
+        loss = r.final_test_loss if r.status == "ok" else None
+        losses.append(loss if loss is not None and math.isfinite(loss) else math.inf)
     return losses
 
 
@@ -246,22 +271,24 @@ def improvement_tables(suite: SuiteSpec, results: Sequence[RunResult]) -> list[d
     improvement on the final test loss for each ordered pair of variants: for
     a run X of the row's variant and a run Y of the column's, P(X < Y) +
     P(X = Y) / 2 over the losses of ``improvement_losses`` (Agarwal et al.
-    2021), with its 95% bootstrap interval (``stats.probability_of_improvement``;
-    no interval when either variant has fewer than ``stats.MIN_SEEDS`` such runs).
+    2021), with the one-sided p-value of the exact rank test that the row's
+    runs tend lower (``stats.rank_test``; descriptive, not corrected for the
+    table's many pairs).
 
     Each entry: ``seq_len``; ``variants`` (names in the suite's order) and
-    ``cells``, a dict (row variant, column variant) -> Interval for every pair of
-    different variants that both have such runs.
+    ``cells``, a dict (row variant, column variant) -> (probability, p) for
+    every pair of different variants that both have runs.
     """
     names = [v.name for v in suite.variants]
     tables = []
     for seq_len in suite.seq_lens:
         losses = {name: improvement_losses(runs_of(results, seq_len, name)) for name in names}
-        cells: dict[tuple[str, str], Interval] = {}
+        cells: dict[tuple[str, str], tuple[float, float]] = {}
         for a in names:
             for b in names:
                 if a != b and losses[a] and losses[b]:
-                    cells[(a, b)] = probability_of_improvement(losses[a], losses[b])
+                    cells[(a, b)] = (improvement(losses[a], losses[b]),
+                                     rank_test(losses[a], losses[b], "below").p)
         tables.append({"seq_len": seq_len, "variants": names, "cells": cells})
     return tables
 

@@ -25,13 +25,18 @@ per cell state other than h with a decay profile (``<state>``: ``c`` for the
 LSTM). They come in the order the runs first record them.
 
 ``runs``, one row per stored run: a tuned suite's tuning runs first, then its
-evaluation runs (the ones the report reads):
+evaluation runs (the ones the report reads). ``build_report`` writes the same
+table as ``runs.csv`` beside every report (``write_report_runs``): it holds
+every value per run that a finding reads, so each can be recomputed from it:
 
 - ``suite``: name of the suite.
 - ``key``: the run's key (hash of its RunSpec); its record is ``runs/<key>.json``.
 - ``role``: ``evaluation``, or ``tuning`` for a run of a tuning trial.
 - ``trial``: the trial's place in its (variant, length)'s search order; missing
   for an evaluation run.
+- ``trial_<name>``: the value the trial tried of each searched setting ``<name>``
+  (e.g. ``trial_learning_rate``), already applied to the run's settings;
+  missing for an evaluation run.
 - ``variant``: name of the variant.
 - ``cell``: recurrent cell.
 - ``activation``: non-linearity of the cell.
@@ -57,7 +62,11 @@ evaluation runs (the ones the report reads):
   (what tuning selects on).
 - ``final_<metric>``: the metric on the held-out test set at the last logged step.
 - ``baseline``: held-out loss of the best input-blind predictor.
+- ``loss_over_baseline``: ``final_test_loss / baseline`` for a run that finished
+  (status ok); missing for any other.
 - ``baseline_<metric>``: the metric of the same predictor.
+- ``success``: whether the task's main criterion (its first) held at the end
+  of training: ``solved_<criterion>`` of that one.
 - ``solved_<criterion>``: whether the criterion held at the end of training
   (false for a run that diverged; missing for an error).
 - ``steps_to_solve``: first logged step at which the main criterion held;
@@ -70,6 +79,9 @@ evaluation runs (the ones the report reads):
   the cell state ``<state>``.
 - ``bound_init``, ``bound_final``: the bound ||W_hh||_2 * max|f'| at
   initialisation and at the end; missing for gated cells.
+- ``k_hat_over_bound_init``: ``k_hat_init / bound_init``; missing for gated cells.
+- ``recurrent_norm_final``: ||W_hh||_2 at the last logged step (for a run that
+  diverged, where it stopped).
 - ``wall_time_s``: wall-clock time of the run in seconds.
 - ``seconds_per_step``: wall-clock seconds per parameter update.
 
@@ -104,13 +116,15 @@ from rnnbench.report.analysis import (
     final_profile,
     init_profile,
     k_hat,
+    k_hat_over_bound_init,
+    loss_over_baseline,
     metric_names,
     state_names,
 )
 from rnnbench.extras import require
 from rnnbench.results import RunResult
 from rnnbench.spec import PluginRef
-from rnnbench.store import Store
+from rnnbench.store import Contents, Store
 
 RUN_COLUMNS_START = [
     "suite", "key", "role", "trial", "variant", "cell", "activation", "init", "remedies", "hidden_size",
@@ -123,6 +137,7 @@ CURVE_COLUMNS_START = [
     "suite", "key", "role", "variant", "seq_len", "seed", "step", "train_loss", "test_loss", "validation_loss",
 ]
 CURVE_COLUMNS_END = ["grad_norm", "grad_norm_after", "recurrent_norm", "spectral_radius"]
+REPORT_RUNS = "runs.csv"  # the runs table beside every report
 TEXT_COLUMNS = frozenset({
     "suite", "key", "role", "variant", "cell", "activation", "init", "remedies", "task", "optimizer", "dtype",
     "status", "message",
@@ -138,14 +153,25 @@ def format_ref(ref: PluginRef) -> str:
     return f"{ref.name}({params})" if params else ref.name
 
 
+def searched_names(results: Sequence[RunResult]) -> list[str]:
+    """Names of the settings the tuning trials of these runs searched, in the
+    order first seen (e.g. ``learning_rate``)."""
+    return list(dict.fromkeys(name for r in results if r.spec.trial for name in r.spec.trial.values))
+
+
 def run_columns(results: Sequence[RunResult]) -> list[str]:
     """The columns of the runs table for these results, in order."""
     metrics, states = metric_names(results), state_names(results)
+    after_trial = RUN_COLUMNS_START.index("trial") + 1
     columns = [
-        *RUN_COLUMNS_START,
+        *RUN_COLUMNS_START[:after_trial],
+        *(f"trial_{name}" for name in searched_names(results)),
+        *RUN_COLUMNS_START[after_trial:],
         *(f"final_{m}" for m in metrics),
         "baseline",
+        "loss_over_baseline",
         *(f"baseline_{m}" for m in metrics),
+        "success",
         *(f"solved_{c}" for c in criterion_names(results)),
         "steps_to_solve",
         "k_hat_init",
@@ -153,6 +179,8 @@ def run_columns(results: Sequence[RunResult]) -> list[str]:
         *(f"k_hat_{s}_{when}" for s in states for when in ("init", "final")),
         "bound_init",
         "bound_final",
+        "k_hat_over_bound_init",
+        "recurrent_norm_final",
         *RUN_COLUMNS_END,
     ]
     return list(dict.fromkeys(columns))  # a metric named like a fixed column adds none
@@ -176,6 +204,7 @@ def run_row(suite_name: str, r: RunResult, columns: Sequence[str]) -> dict:
     """The runs-table row of one run, with exactly ``columns`` as keys."""
     v, train = r.spec.variant, r.spec.train
     init, final = init_profile(r), final_profile(r)
+    main = next(iter(r.solved), None)  # the task's main criterion: the first it declares
     row = {
         "suite": suite_name,
         "key": r.key,
@@ -203,11 +232,15 @@ def run_row(suite_name: str, r: RunResult, columns: Sequence[str]) -> dict:
         "final_test_loss": r.final_test_loss,
         "final_validation_loss": r.final_validation_loss,
         "baseline": r.baseline,
+        "loss_over_baseline": loss_over_baseline(r),
+        "success": r.solved[main] if main is not None else None,
         "steps_to_solve": r.steps_to_solve,
         "k_hat_init": k_hat(init),
         "k_hat_final": k_hat(final),
         "bound_init": init.bound if init else None,
         "bound_final": final.bound if final else None,
+        "k_hat_over_bound_init": k_hat_over_bound_init(r),
+        "recurrent_norm_final": r.curves.recurrent_norm[-1] if r.curves.recurrent_norm else None,
         "wall_time_s": r.wall_time_s,
         "seconds_per_step": r.seconds_per_step,
     }
@@ -215,6 +248,7 @@ def run_row(suite_name: str, r: RunResult, columns: Sequence[str]) -> dict:
         if column in row:
             continue
         for prefix, source in (
+            ("trial_", r.spec.trial.values if r.spec.trial else {}),
             ("final_", r.final_metrics),
             ("baseline_", r.baseline_metrics),
             ("solved_", r.solved),
@@ -265,24 +299,44 @@ def curve_rows(suite_name: str, r: RunResult, columns: Sequence[str]) -> list[di
 Tables = dict[str, tuple[list[str], list[dict]]]
 
 
+def runs_table(parts: Sequence[tuple[str, Sequence[RunResult]]]) -> tuple[list[str], list[dict]]:
+    """The runs table of one or more suites, given as in ``tables_of``: (columns, rows)."""
+    columns = run_columns([r for _, results in parts for r in results])
+    return columns, [run_row(name, r, columns) for name, results in parts for r in results]
+
+
 def tables_of(parts: Sequence[tuple[str, Sequence[RunResult]]]) -> Tables:
     """The two tables of the stored runs of one or more suites, each given as
     (suite name, its runs: tuning runs first, then evaluation runs), with the
     columns of all of them: {"runs": (columns, rows), "curves": (columns, rows)}.
     Every export and DataFrame is made from these."""
-    every = [r for _, results in parts for r in results]
-    runs, curves = run_columns(every), curve_columns(every)
+    curves = curve_columns([r for _, results in parts for r in results])
     return {
-        "runs": (runs, [run_row(name, r, runs) for name, results in parts for r in results]),
+        "runs": runs_table(parts),
         "curves": (curves, [row for name, results in parts for r in results for row in curve_rows(name, r, curves)]),
     }
+
+
+def _suite_part(contents: Contents) -> tuple[str, list[RunResult]]:
+    """A stored suite as a part of ``tables_of``: its name, its tuning runs, then its evaluation runs."""
+    return contents.suite.name, contents.trials + contents.results
 
 
 def tables(results_dir: str | Path | Store) -> Tables:
     """The two tables of the suite stored in ``results_dir`` (a directory, or a
     Store to read it through): {"runs": (columns, rows), "curves": (columns, rows)}."""
-    contents = Store.of(results_dir).contents()
-    return tables_of([(contents.suite.name, contents.trials + contents.results)])
+    return tables_of([_suite_part(Store.of(results_dir).contents())])
+
+
+def write_report_runs(out_dir: str | Path, contents: Contents) -> Path:
+    """Write the runs table of a stored suite (``contents``: every tuning and
+    evaluation run, one row each, without curves) as ``runs.csv`` into the
+    report folder ``out_dir``, beside index.html; return its path. Every value
+    per run that a finding reads is a column of it, so the report's numbers
+    can be recomputed from it alone."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return write_csv(out_dir / REPORT_RUNS, *runs_table([_suite_part(contents)]))
 
 
 def column_dtype(column: str) -> str:
@@ -291,7 +345,7 @@ def column_dtype(column: str) -> str:
         return "string"
     if column in INTEGER_COLUMNS:
         return "Int64"
-    if column == "flush_to_zero" or column.startswith("solved_"):
+    if column in ("flush_to_zero", "success") or column.startswith("solved_"):
         return "boolean"
     return "float64"
 

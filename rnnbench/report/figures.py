@@ -80,9 +80,10 @@ def _limits(core: Sequence[float], edges: Sequence[float], log: bool) -> tuple:
 
 
 def _seed_band(series, log: bool):
-    """(x, mean, lo, hi) over seeds: the arithmetic mean and its bootstrap
+    """(x, median, lo, hi) over seeds: the median and its exact order-statistic
     interval (``over_seeds``: NaN where fewer than MIN_SEEDS seeds have a value),
-    or on a log axis those of the log values, transformed back (a geometric mean)."""
+    on a log axis computed on the log values and transformed back (the same
+    median and interval: order statistics commute with the logarithm)."""
     if not log:
         x, _, m, lo, hi = over_seeds(series)
         return x, m, lo, hi
@@ -98,15 +99,15 @@ def _has_values(curve: tuple[Sequence, Sequence]) -> bool:
 
 def convergence_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure:
     """Test loss and each task metric against step: one row per quantity, one
-    panel per sequence length. Per variant the mean over seeds (solid) with a
-    95% bootstrap-interval band of that mean over the seeds present at each step
-    (where at least MIN_SEEDS are), the training loss as a dotted mean, the
+    panel per sequence length. Per variant the median over seeds (solid) with a
+    95% order-statistic band of that median over the seeds present at each step
+    (where at least MIN_SEEDS are), the training loss as a dotted median, the
     input-blind baseline dashed grey. A variant with fewer than MIN_SEEDS runs
     with a curve at a length gets no band there: each run's curve is drawn as a
     thin line instead.
 
-    A row is drawn on a log axis when its means span more than layout.LOG_SPAN; there
-    the mean and interval are those of the log values (a geometric mean). The
+    A row is drawn on a log axis when its medians span more than layout.LOG_SPAN; the
+    median and its interval are the same on either axis. The
     y axis covers the curves of the runs that finished, the baseline and the
     bands, with some headroom, so that an exploding run does not flatten every
     other curve: it leaves at the top, and a cross marks its last step. Bands
@@ -174,18 +175,18 @@ def convergence_figure(suite: SuiteSpec, results: Sequence[RunResult]) -> Figure
         if log:
             row[0].set_yscale("log")
         row[0].set_ylim(*_limits(core, edges, log))
-        row[0].set_ylabel(quantity + ("\n(log axis, geometric means)" if log else ""))
+        row[0].set_ylabel(quantity + ("\n(log axis)" if log else ""))
     handles = layout.variant_handles(suite) + [
-        Line2D([], [], color="black", lw=1.8, label="held-out set: mean over seeds"),
+        Line2D([], [], color="black", lw=1.8, label="held-out set: median over seeds"),
     ]
     if any_band:
         handles.append(Patch(color="black", alpha=0.15, lw=0,
-                             label=f"95% bootstrap interval of the mean (\u2265 {MIN_SEEDS} seeds)"))
+                             label=f"95% interval of the median, order statistics (\u2265 {MIN_SEEDS} seeds)"))
     if any_thin:
         handles.append(Line2D([], [], color="black", lw=0.7, alpha=0.6,
                               label=f"one seed (variants with < {MIN_SEEDS} seeds)"))
     handles += [
-        Line2D([], [], color="black", lw=1.0, ls=":", label="training loss: mean over seeds"),
+        Line2D([], [], color="black", lw=1.0, ls=":", label="training loss: median over seeds"),
         Line2D([], [], label="input-blind baseline", **layout.BASELINE_STYLE),
     ]
     if any_diverged:

@@ -27,15 +27,15 @@ def format_percent(value: float | None) -> str:
 
 
 def format_interval(iv: Interval, digits: int = 3) -> str:
-    """``mean [lo, hi]`` of an interval (e.g. "0.3 [0.25, 0.36]"); with fewer
+    """``estimate [lo, hi]`` of an interval (e.g. "0.3 [0.25, 0.36]"); with fewer
     than MIN_SEEDS values, which have no interval, the values themselves
     ("0.12, 0.31 (2 seeds: no interval)"); a dash without values."""
-    if iv.mean is None:
+    if iv.estimate is None:
         return DASH
     if iv.lo is None or iv.hi is None:
-        shown = ", ".join(f"{v:.{digits}g}" for v in iv.values) or f"{iv.mean:.{digits}g}"
+        shown = ", ".join(f"{v:.{digits}g}" for v in iv.values) or f"{iv.estimate:.{digits}g}"
         return f"{shown} ({iv.n} seed{'s' if iv.n != 1 else ''}: no interval)"
-    return f"{iv.mean:.{digits}g} [{iv.lo:.{digits}g}, {iv.hi:.{digits}g}]"
+    return f"{iv.estimate:.{digits}g} [{iv.lo:.{digits}g}, {iv.hi:.{digits}g}]"
 
 
 def format_statuses(row: dict) -> str:

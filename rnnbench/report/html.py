@@ -39,9 +39,9 @@ from rnnbench.report.analysis import (
     summarise,
 )
 from rnnbench.report.asv_history import read_asv_results
-from rnnbench.report.export import format_ref
+from rnnbench.report.export import format_ref, write_report_runs
 from rnnbench.report.formatting import format_interval, format_number, format_percent, format_statuses
-from rnnbench.report.stats import CURVE_RESAMPLES, LEVEL, MIN_SEEDS
+from rnnbench.report.stats import LEVEL, MIN_SEEDS
 from rnnbench.results import versions_made_by
 from rnnbench.spec import SuiteSpec
 from rnnbench.store import Contents, Store
@@ -63,25 +63,24 @@ class FigureInfo:
 FIGURES = {
     "success": FigureInfo(
         "success.png", "Success against sequence length",
-        "Fraction of the seeds that trained (every status but error) which meet the task's "
-        "main criterion at the end of training, per variant; points are nudged sideways so "
+        "Fraction of the runs (every run: one that diverged, failed or timed out did not "
+        "solve) which meet the task's main criterion at the end of training, per variant; points are nudged sideways so "
         "that equal rates stay visible.",
         "Success rate against sequence length, one line per variant.",
     ),
     "convergence": FigureInfo(
         "convergence.png", "Convergence",
         "Test loss and each task metric on the held-out set against step, one panel per "
-        "sequence length. Solid: mean over the seeds that have a finite value at that step; "
-        f"band: {round(100 * LEVEL)}% bootstrap confidence interval of that mean (BCa, "
-        f"percentile where BCa cannot be computed; {CURVE_RESAMPLES} resamples), drawn only "
+        "sequence length. Solid: median over the seeds that have a finite value at that step; "
+        f"band: the exact {round(100 * LEVEL)}% order-statistic interval of that median (it "
+        "holds for any distribution of the seeds' values), drawn only "
         f"at the steps where at least {MIN_SEEDS} seeds have a value. A variant with fewer "
         f"than {MIN_SEEDS} seeds at a length has no band: each seed's curve is drawn as a "
-        "thin line instead. On a log axis (a row whose means span more than 1.5 decades) "
-        "the mean and band are computed on the logarithms of the values and transformed "
-        "back: a geometric mean with its interval. Dotted: "
-        "training loss, mean over seeds. Dashed grey: the input-blind baseline. The y axis "
+        "thin line instead. A row whose medians span more than 1.5 decades is drawn on a "
+        "log axis. Dotted: "
+        "training loss, median over seeds. Dashed grey: the input-blind baseline. The y axis "
         "covers the runs that finished; a run that explodes leaves it at the top, and a "
-        "cross marks the last step of a run that diverged (after it the mean is over the "
+        "cross marks the last step of a run that diverged (after it the median is over the "
         "survivors only).",
         "Test loss and metrics against training step per variant with confidence bands, "
         "one panel per sequence length.",
@@ -166,7 +165,7 @@ def build_report(
 ) -> Path:
     """Render the report of the suite stored in ``results_dir`` (a directory,
     or a Store to read it through) into ``reports_root/<suite name>/``
-    (index.html and its PNG figures) and return the path of index.html.
+    (index.html, its PNG figures and runs.csv) and return the path of index.html.
 
     ``asv_results`` is asv's results directory (default: ``.asv/results`` under
     the current directory); the timing-history figure is drawn when it holds
@@ -188,6 +187,7 @@ def build_report(
     suite, results, trials, selections = contents.suite, contents.results, contents.trials, contents.selections
     out = Path(reports_root) / suite.name
     out.mkdir(parents=True, exist_ok=True)
+    write_report_runs(out, contents)  # runs.csv: the raw runs beside the page
     rows = summarise(suite, results)
     built = {}
     if results:
