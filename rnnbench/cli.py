@@ -9,35 +9,36 @@ other-version records); 2 bad input (suite file, plugin name, paths, executor
 options, a results directory another sweep of the suite is using, or one whose
 suite.json cannot be read or is another suite's, a folder that is not a
 results directory, an export format whose extra is not installed), one line
-per problem. A damaged record is not bad input: it is named in a ``warning:``
-line, moved aside and treated as missing. Neither is a plugin hook that fails:
-it is named in a ``warning:`` line and the run or report goes on without it.
+per problem; a module named with ``--plugin`` that cannot be imported or
+registered is bad input too. A damaged record is not bad input: it is named in
+a ``warning:`` line, moved aside and treated as missing. Neither is an
+installed plugin that fails to load, nor a plugin hook that fails: each is
+named in a ``warning:`` line and the verb goes on without it.
+
+Each verb imports what it uses when it runs, so that ``rnnbench --help``,
+``suites``, ``plugins`` and ``validate`` answer at once: none of them loads
+the report (matplotlib, scipy) or pandas. A test keeps it so.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
 import sys
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from rnnbench import __version__, builtin_suites, session
-from rnnbench.extras import MissingExtra
-from rnnbench.report.findings import check as check_findings
-from rnnbench.registry import KINDS, Registry
-from rnnbench.report import build_report, export_results
-from rnnbench.report.analysis import summarise
-from rnnbench.report.export import FORMATS, check_formats
-from rnnbench.report.formatting import format_statuses, number
-from rnnbench.results import RECORD_FORMAT, STATUSES, RunResult, versions_made_by
-from rnnbench.executors import ExecutorUnavailable
-from rnnbench.runner import FAILED, this_version
-from rnnbench.tuning import planned_runs, tuning_cost
-from rnnbench.spec import SCALES, SpecError, SuiteSpec, json_schema
-from rnnbench.store import DAMAGED_DIR, Audit, Contents, Store, StoreError, find_result_dirs
+from rnnbench import __version__
 
+if TYPE_CHECKING:
+    from rnnbench.registry import Registry
+    from rnnbench.results import RunResult
+    from rnnbench.spec import SuiteSpec
+    from rnnbench.store import Audit, Contents, Store
 
 
 KIND_TITLES = {"task": "tasks", "cell": "cells", "remedy": "remedies", "optimizer": "optimisers"}
@@ -58,6 +59,34 @@ def _warn(line: str) -> None:
     click.echo(f"warning: {line}", err=True)
 
 
+class _ChoiceOf(click.Choice):
+    """A choice among the values of ``module.NAME``, imported when first needed
+    (a verb's --help, a value to check): defining the options imports nothing."""
+
+    def __init__(self, where: str) -> None:
+        self._where = where
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        module, name = self._where.rsplit(".", 1)
+        return tuple(getattr(importlib.import_module(module), name))
+
+    @choices.setter
+    def choices(self, value) -> None:  # click.Choice.__init__ sets it: the module's values are the ones
+        pass
+
+
+SCALE_CHOICE = _ChoiceOf("rnnbench.spec.SCALES")
+
+
+def _scale(fast: bool, scale: str | None) -> str | None:
+    """The size asked for: --fast is --scale fast."""
+    if fast and scale not in (None, "fast"):
+        raise InputError(f"--fast and --scale {scale}: choose one")
+    return "fast" if fast else scale
+
+
 def _echo_left_out(store: Store, what: str, runs: list[RunResult] | None = None) -> None:
     """Say how many runs ``what`` (the report, the export) left out because
     their records cannot be read (each was named as it was met); ``runs``: the
@@ -73,6 +102,8 @@ def _echo_left_out(store: Store, what: str, runs: list[RunResult] | None = None)
 
 def _echo_versions(store: Store, results: list[RunResult]) -> None:
     """Say so when ``results`` were made by more than one version of rnnbench."""
+    from rnnbench.results import versions_made_by
+
     made = versions_made_by(results)
     if len(made) > 1:
         listed = ", ".join(f"{v} ({n} run{'s' if n != 1 else ''})" for v, n in made)
@@ -81,13 +112,29 @@ def _echo_versions(store: Store, results: list[RunResult]) -> None:
 
 
 def _registry(plugins: tuple[str, ...]) -> Registry:
-    return session.load_plugins(plugins, _warn)
+    """The installed plugins and the ``--plugin`` modules. A ``--plugin``
+    module that cannot be imported or registered is bad input; any other
+    problem (an installed plugin that fails to load) is a warning."""
+    from rnnbench import session
+
+    registry = session.load_plugins(plugins)
+    refused = session.unloaded(registry, plugins)
+    for problem in registry.problems:
+        if problem not in refused:
+            _warn(problem)
+    if refused:
+        raise InputError("\n".join(refused))
+    return registry
 
 
-def _load(suite: str, registry: Registry) -> SuiteSpec:
-    """A suite file, or the name of a built-in suite."""
+def _load(suite: str, registry: Registry, scale: str | None = None) -> SuiteSpec:
+    """A suite file, or the name of a built-in suite, at ``scale`` if given,
+    resolved against ``registry`` as ``run`` resolves it."""
+    from rnnbench import session
+    from rnnbench.spec import SpecError
+
     try:
-        return session.load_suite(suite, registry)
+        return session.load_suite(suite, registry, scale)
     except SpecError as exc:
         raise InputError(str(exc)) from None
 
@@ -147,7 +194,7 @@ def main() -> None:
 @click.option("--fast", is_flag=True,
               help="Run the suite's quick version (its [fast] settings), stored as <name>-fast; "
                    "the same as --scale fast.")
-@click.option("--scale", type=click.Choice(SCALES), default=None,
+@click.option("--scale", type=SCALE_CHOICE, default=None,
               help="Run the suite at another size: fast (its [fast] settings) or paper (its [paper] "
                    "settings: the papers' lengths and budgets, hours of CPU, for a cluster); stored "
                    "as <name>-<scale>.")
@@ -169,14 +216,20 @@ def run(
     status error or timeout, 2 if the results directory holds another suite or
     its suite.json cannot be read.
     """
+    from rnnbench import session
+    from rnnbench.executors import ExecutorUnavailable
+    from rnnbench.report import build_report
+    from rnnbench.runner import FAILED
+    from rnnbench.spec import SpecError
+    from rnnbench.store import StoreError
+
     if rerun and retry_failed:
         raise InputError("--rerun and --retry-failed: choose one (--rerun runs everything again)")
-    if fast and scale not in (None, "fast"):
-        raise InputError(f"--fast and --scale {scale}: choose one")
+    scale = _scale(fast, scale)
     registry = _registry(plugins)
     try:
         prepared = session.prepare(
-            suite, registry, plugins=plugins, scale="fast" if fast else scale, executor=executor, jobs=jobs,
+            suite, registry, plugins=plugins, scale=scale, executor=executor, jobs=jobs,
             scheduler=scheduler, timeout=timeout_s,
         )
     except (SpecError, ExecutorUnavailable) as exc:
@@ -218,9 +271,20 @@ def run(
         sys.exit(1)
 
 
+def check_findings(suite: SuiteSpec, results: list[RunResult], trials: list[RunResult]):
+    """The suite's findings decided on its stored runs (``rnnbench.report.findings.check``,
+    imported here when ``run`` needs it)."""
+    from rnnbench.report.findings import check
+
+    return check(suite, results, trials)
+
+
 def _echo_verdict_table(spec: SuiteSpec, results: list[RunResult]) -> None:
     """One line per (length, variant) of the evaluation runs: solved, the median
     final test loss over the baseline with its exact interval, k-hat at initialisation."""
+    from rnnbench.report.analysis import summarise
+    from rnnbench.report.formatting import format_statuses, number
+
     rows = summarise(spec, results)
     if not rows:
         return
@@ -242,6 +306,8 @@ def _echo_verdict_table(spec: SuiteSpec, results: list[RunResult]) -> None:
 
 
 def _echo_phase(label: str, summary, what: str) -> None:
+    from rnnbench.results import STATUSES
+
     done = sum(summary.counts.values())
     counts = ", ".join(f"{k} {summary.counts.get(k, 0)}" for k in STATUSES)
     click.echo(f"{label}: ran {done} of {summary.total} {what} ({counts}); "
@@ -250,6 +316,8 @@ def _echo_phase(label: str, summary, what: str) -> None:
 
 def _echo_tuning(spec: SuiteSpec, contents: Contents) -> None:
     """What tuning chose, how many trials diverged, and what it cost."""
+    from rnnbench.tuning import tuning_cost
+
     cost = tuning_cost(contents.selections, contents.results)
     click.echo(
         f"tuning: budget {spec.tuning.budget} trials per variant and length x "
@@ -275,6 +343,10 @@ def _echo_tuning(spec: SuiteSpec, contents: Contents) -> None:
 def list_suites() -> None:
     """List the built-in suites: `rnnbench run NAME` runs one, `rnnbench init --suite NAME`
     writes it out to edit."""
+    from rnnbench import builtin_suites
+    from rnnbench.spec import SCALES
+    from rnnbench.tuning import planned_runs
+
     for name in builtin_suites.names():
         spec = builtin_suites.load(name)
         runs = sum(planned_runs(spec))
@@ -285,17 +357,21 @@ def list_suites() -> None:
 
 @main.command()
 @click.argument("suite")
-@click.option("--scale", type=click.Choice(SCALES), default=None,
+@click.option("--fast", is_flag=True,
+              help="Check the suite's quick version (its [fast] settings); the same as --scale fast.")
+@click.option("--scale", type=SCALE_CHOICE, default=None,
               help="Check the suite at this size (its [fast] or [paper] settings) and count its runs.")
 @plugin_option
-def validate(suite: str, scale: str | None, plugins: tuple[str, ...]) -> None:
-    """Check a suite file (or built-in suite name) without running it, and count its runs."""
-    spec = _load(suite, _registry(plugins))
-    if scale is not None:
-        try:
-            spec = spec.scaled(scale)
-        except ValueError as exc:
-            raise InputError(str(exc).splitlines()[0]) from None
+def validate(suite: str, fast: bool, scale: str | None, plugins: tuple[str, ...]) -> None:
+    """Check a suite file (or built-in suite name) without running it, and count its runs.
+
+    With --fast or --scale, the suite at that size is checked against the
+    plugins exactly as `rnnbench run` checks it (its own tuning protocol too).
+    """
+    from rnnbench.tuning import planned_runs
+
+    scale = _scale(fast, scale)
+    spec = _load(suite, _registry(plugins), scale)
     trials, evaluations = planned_runs(spec)
     click.echo(
         f"{suite}: ok: suite '{spec.name}', {len(spec.variants)} variants x "
@@ -306,6 +382,8 @@ def validate(suite: str, scale: str | None, plugins: tuple[str, ...]) -> None:
 
 
 def _result_dirs(results_dir: Path) -> list[Path]:
+    from rnnbench.store import StoreError, find_result_dirs
+
     try:
         return find_result_dirs(results_dir)
     except StoreError as exc:
@@ -329,6 +407,9 @@ def report(results_dir: Path, out: Path, plugins: tuple[str, ...]) -> None:
     suite, and for a suite whose suite.json cannot be read (the other suites
     are still reported).
     """
+    from rnnbench.report import build_report
+    from rnnbench.store import Store, StoreError
+
     directories = _result_dirs(results_dir)
     registry = _registry(plugins)
     errors = []
@@ -354,8 +435,8 @@ def report(results_dir: Path, out: Path, plugins: tuple[str, ...]) -> None:
     help="Write the tables here, under OUT/<suite>/ (default: into each suite's results directory).",
 )
 @click.option(
-    "--format", "formats", type=click.Choice(FORMATS), multiple=True, default=("csv", "json"),
-    show_default=True, help="Write the tables in this format; repeatable. parquet needs pyarrow "
+    "--format", "formats", type=_ChoiceOf("rnnbench.report.export.FORMATS"), multiple=True,
+    default=("csv", "json"), show_default=True, help="Write the tables in this format; repeatable. parquet needs pyarrow "
                             "(pip install 'rnnbench[parquet]').",
 )
 def export(results_dir: Path, out: Path | None, formats: tuple[str, ...]) -> None:
@@ -366,6 +447,11 @@ def export(results_dir: Path, out: Path | None, formats: tuple[str, ...]) -> Non
     left out. Exit code 2 for a folder that holds no stored suite, for a
     format whose extra is not installed, and for a suite whose suite.json
     cannot be read (the other suites are still exported)."""
+    from rnnbench.extras import MissingExtra
+    from rnnbench.report import export_results
+    from rnnbench.report.export import check_formats
+    from rnnbench.store import Store, StoreError
+
     try:
         check_formats(formats)
     except MissingExtra as exc:
@@ -402,6 +488,8 @@ def check(results_dir: Path, move_damaged: bool) -> None:
     other-version record, or one with fields this version does not know; 2:
     RESULTS_DIR holds no stored suite, or cannot be listed.
     """
+    from rnnbench.store import Store, StoreError
+
     errors, found = [], 0
     for directory in _result_dirs(results_dir):
         store = Store(directory, set_aside=move_damaged)
@@ -428,6 +516,10 @@ def _echo_audit(store: Store, audit: Audit) -> int:
     """Print what ``rnnbench check`` found in one results directory, a line per
     problem (a line per version, and one for unknown fields); return how many
     problems it printed."""
+    from rnnbench.results import RECORD_FORMAT, versions_made_by
+    from rnnbench.runner import this_version
+    from rnnbench.store import DAMAGED_DIR
+
     mine = this_version()
     root = store.root
     if audit.suite is None:
@@ -469,13 +561,18 @@ def _echo_audit(store: Store, audit: Audit) -> int:
 @plugin_option
 def schema(plugins: tuple[str, ...]) -> None:
     """Print the JSON schema of a suite file, with every registered plugin's parameters."""
+    from rnnbench.spec import json_schema
+
     click.echo(json.dumps(json_schema(_registry(plugins)), indent=2))
 
 
 @main.command(name="plugins")
 @plugin_option
 def list_plugins(plugins: tuple[str, ...]) -> None:
-    """List every registered task, cell, remedy and optimiser and who provides it."""
+    """List every registered task, cell, remedy and optimiser and who provides it.
+    Exit code 2 if a --plugin module cannot be imported or registered."""
+    from rnnbench.registry import KINDS
+
     registry = _registry(plugins)
     for kind in KINDS:
         click.echo(f"{KIND_TITLES[kind]}:")
@@ -558,10 +655,17 @@ def gradcheck(suite, variants, cell, activation, init, remedies, tolerance, plug
               help="The built-in suite to write out (see `rnnbench suites`).")
 def init(path: Path, force: bool, name: str) -> None:
     """Write a built-in suite (the commented default one unless --suite says
-    otherwise) to PATH as a starting point."""
+    otherwise) to PATH as a starting point, named after PATH (my_suite.toml:
+    `name = "my_suite"`), so that its results do not land beside the built-in's."""
+    from rnnbench import builtin_suites
+    from rnnbench.spec import suite_name
+
     if name not in builtin_suites.names():
         raise InputError(f"--suite {name}: no such built-in suite ({', '.join(builtin_suites.names())})")
     if path.exists() and not force:
         raise InputError(f"{path}: exists; use --force to overwrite it")
-    path.write_text(builtin_suites.text(name), encoding="utf-8")
-    click.echo(f"wrote {path}; edit it, then: rnnbench validate {path} && rnnbench run {path}")
+    own = suite_name(path.stem)
+    text = re.sub(r'^name = "[^"\n]*"$', lambda _: f'name = "{own}"', builtin_suites.text(name), count=1,
+                  flags=re.MULTILINE)
+    path.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {path} (suite '{own}'); edit it, then: rnnbench validate {path} && rnnbench run {path}")

@@ -44,6 +44,7 @@ from rnnbench.spec import (
     SuiteSpec,
     TrainSpec,
     VariantSpec,
+    first_problem,
     format_validation_error,
     load_suite,
     loads_suite,
@@ -80,10 +81,7 @@ def plugin_ref(ref: PluginRef, registry) -> PluginRef:
     try:
         params = component.Params.model_validate(ref.params)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")  # a check of the plugin's own
-        raise ValueError(f"{ref.kind} '{ref.name}': {where + ': ' if where else ''}{message}") from None
+        raise ValueError(f"{ref.kind} '{ref.name}': {first_problem(exc)}") from None
     return type(ref).model_construct(name=ref.name, **params.model_dump(mode="json"))
 
 
@@ -109,9 +107,7 @@ def model_config(variant: VariantSpec, registry, input_size: int, output_size: i
     try:
         config = dataclasses.replace(config, cell_params=cell.Params.model_validate(variant.cell_params))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"cell_params of cell '{config.cell}': {where}: {first['msg']}") from None
+        raise ValueError(f"cell_params of cell '{config.cell}': {first_problem(exc)}") from None
     for remedy in remedies:  # first, so that a remedy's own reason is the one given
         try:
             remedy.check(config)

@@ -25,7 +25,7 @@ from typing import Any, Callable, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from rnnbench.spec import RunSpec
+from rnnbench.spec import RunSpec, first_problem
 
 Status = Literal["ok", "diverged", "error", "timeout"]
 STATUSES: tuple[str, ...] = ("ok", "diverged", "error", "timeout")
@@ -214,13 +214,6 @@ def validate_known(model: type[Model], data: Any) -> tuple[Model, dict[str, Any]
             if not extra or None in popped:
                 raise
             unknown.update(item for item in popped if item is not None)
-
-
-def first_problem(exc: ValidationError) -> str:
-    """The first problem of a validation error as ``field.path: message``."""
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']}" if where else err["msg"]
 
 
 @dataclasses.dataclass(frozen=True)

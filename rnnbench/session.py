@@ -37,12 +37,10 @@ from rnnbench import builtin_suites
 from rnnbench.execution_settings import merge_settings
 from rnnbench.executors import Executor, ExecutorUnavailable, make_executor
 from rnnbench.registry import Registry, load_registry
-from rnnbench.report import build_report
-from rnnbench.report.export import dataframe, tables_of, write_tables
-from rnnbench.results import STATUSES, RunResult, first_problem
+from rnnbench.results import STATUSES, RunResult
 from rnnbench.runner import FAILED, Progress, SweepSummary, run_suite
-from rnnbench.resolve import resolve_data, resolve_file
-from rnnbench.spec import ExecutionSpec, RunSpec, SpecError, SuiteSpec
+from rnnbench.resolve import resolve, resolve_data, resolve_file
+from rnnbench.spec import ExecutionSpec, RunSpec, SpecError, SuiteSpec, first_problem
 from rnnbench.store import Contents, Store, find_result_dirs
 
 if TYPE_CHECKING:
@@ -80,11 +78,37 @@ def load_plugins(plugins: Sequence[str] = (), warn: Warn | None = None) -> Regis
     return registry
 
 
-def load_suite(suite: SuiteLike, registry: Registry) -> SuiteSpec:
+def unloaded(registry: Registry, plugins: Sequence[str]) -> list[str]:
+    """The problems met loading ``registry`` that say a module of ``plugins``
+    (named for this run, ``--plugin``) could not be imported or registered:
+    the command line takes these as bad input, and any other as a warning."""
+    heads = tuple(f"plugin {spec}: {what}: " for spec in plugins
+                  for what in ("failed to import", "not registered"))
+    return [line for line in registry.problems if line.startswith(heads)]
+
+
+def load_suite(suite: SuiteLike, registry: Registry, scale: str | None = None) -> SuiteSpec:
     """``suite`` validated against ``registry``: the name of a built-in suite, a
     suite file (a path; a file wins over a built-in suite of the same name),
-    a dict with a suite file's content, or a SuiteSpec. SpecError, with one
-    line per problem, if it cannot be run."""
+    a dict with a suite file's content, or a SuiteSpec; with ``scale``, its
+    ``fast`` or ``paper`` version, resolved against ``registry`` in turn (its
+    own tuning protocol too). SpecError, with one line per problem, if it
+    cannot be run."""
+    spec = _load_suite(suite, registry)
+    if scale is None:
+        return spec
+    try:
+        sized = spec.scaled(scale)
+    except ValueError as exc:
+        raise SpecError([str(exc).splitlines()[0]]) from None
+    try:
+        return resolve(sized, registry).suite
+    except SpecError as exc:
+        raise SpecError([f"{scale}: {line}" for line in exc.lines]) from None
+
+
+def _load_suite(suite: SuiteLike, registry: Registry) -> SuiteSpec:
+    """``load_suite`` at the suite's own size."""
     if isinstance(suite, SuiteSpec):
         return resolve_data(suite.model_dump(mode="json"), registry)
     if isinstance(suite, Mapping):
@@ -131,12 +155,7 @@ def prepare(
     and put the executor options on top of its ``[execution]`` settings.
     SpecError for the suite or its scale, ExecutorUnavailable for the executor
     options, each one line."""
-    spec = load_suite(suite, registry)
-    if scale is not None:
-        try:
-            spec = spec.scaled(scale)
-        except ValueError as exc:
-            raise SpecError([str(exc).splitlines()[0]]) from None
+    spec = load_suite(suite, registry, scale)
     try:
         execution = merge_settings(spec.execution, executor, jobs, scheduler, timeout)
         made = make_executor(execution)  # checks, once, that it can run here
@@ -293,20 +312,28 @@ class Results:
 
     @functools.cached_property
     def _tables(self):
+        from rnnbench.report.export import tables_of
+
         return tables_of([(part.contents.suite.name, part.records) for part in self._parts])
 
     def runs(self) -> pandas.DataFrame:
         """A row per stored run: the columns of ``runs.csv``, in its order."""
+        from rnnbench.report.export import dataframe
+
         return dataframe(*self._tables["runs"])
 
     def curves(self) -> pandas.DataFrame:
         """A row per stored run and logged step: the columns of ``curves.csv``."""
+        from rnnbench.report.export import dataframe
+
         return dataframe(*self._tables["curves"])
 
     def export(self, out: str | os.PathLike | None = None, formats: Sequence[str] = ("csv", "json")) -> list[Path]:
         """Write the tables as ``rnnbench export`` does, in each of ``formats``
         (csv, json, parquet), into each suite's results directory or into
         ``out``/<suite>/; return the paths written."""
+        from rnnbench.report.export import tables_of, write_tables
+
         written = []
         for part in self._parts:
             target = part.store.root if out is None else Path(out) / part.store.root.name
@@ -318,6 +345,8 @@ class Results:
         """Write each suite's report into ``out``/reports/<suite>/ from what is
         stored now, with the sections the installed plugins and the modules in
         ``plugins`` add; return the paths of the index.html pages."""
+        from rnnbench.report import build_report
+
         registry = load_plugins(plugins, self.warnings.append)
         return [
             build_report(part.store, Path(out) / "reports", hooks=registry.hooks, warn=self.warnings.append)
@@ -393,6 +422,8 @@ def run(
     contents = store.contents()
     index = None
     if report:
+        from rnnbench.report import build_report
+
         index = build_report(store, Path(out) / "reports", hooks=registry.hooks, warn=warnings, contents=contents)
     return Results([_Part(store, contents)], warnings.lines, summary=summary, report_path=index)
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal
 
@@ -313,6 +315,19 @@ class FindingSpec(_Strict):
 
 SCALES = ("fast", "paper")
 
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+"""What a suite's name may be: it names the folders results/<name>/ and reports/<name>/."""
+NAME_RULE = "use letters, digits, '_', '.' and '-', starting with a letter or digit"
+
+
+def suite_name(text: str, fallback: str = "suite") -> str:
+    """``text`` made a suite name (``NAME_PATTERN``): every other character
+    becomes '_', and what comes before the first letter or digit is dropped;
+    ``fallback`` if nothing is left."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+    name = re.sub(r"^[^A-Za-z0-9]+", "", name)
+    return name or fallback
+
 
 class ScaleSpec(_Strict):
     """Overrides that make another size of a suite: ``[fast]``, a quick version
@@ -338,7 +353,7 @@ class SuiteSpec(_Strict):
     """A benchmark: one task, swept over sequence lengths, variants and seeds."""
 
     name: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        json_schema_extra={"pattern": NAME_PATTERN.pattern},
         description="Suite name; results go to results/<name>/, the report to reports/<name>/.",
     )
     description: str = ""
@@ -358,6 +373,13 @@ class SuiteSpec(_Strict):
     tuning: TuningSpec | None = Field(
         None, description="The tuning protocol; without it every variant trains with its settings as written."
     )
+
+    @field_validator("name")
+    @classmethod
+    def _a_folder_name(cls, name: str) -> str:
+        if not NAME_PATTERN.match(name):
+            raise ValueError(f"{name!r}: {NAME_RULE}")
+        return name
 
     @model_validator(mode="after")
     def _check_tuning(self):
@@ -437,7 +459,10 @@ class SuiteSpec(_Strict):
             overlap = set(sized.tuning.seeds) & set(sized.seeds)
             if overlap:
                 raise ValueError(f"{scale}: tuning seed {min(overlap)} is also an evaluation seed")
-            check_tuning(sized)
+            try:
+                check_tuning(sized)
+            except ValueError as exc:
+                raise ValueError(f"{scale}: {exc}") from None
         return sized
 
     def _scaled_tuning(self, own: TuningSpec | None) -> TuningSpec | None:
@@ -510,21 +535,37 @@ def names_a_field(message: str) -> bool:
     return ":" in message and " " not in head and first in SuiteSpec.model_fields
 
 
+def field_path(loc: Sequence[str | int]) -> str:
+    """A pydantic error's location as a field path: ``variants[0].remedies[1]``."""
+    where = ""
+    for part in loc:
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    return where
+
+
+def problem_line(err: Mapping[str, Any], root: str = "") -> str:
+    """One pydantic error as one line, ``field.path: message`` (a check's own
+    message without pydantic's "Value error, "); a problem of the whole model
+    is said of ``root``, or is the message alone."""
+    where = field_path(err["loc"]) or root
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{where}: {msg}" if where else msg
+
+
+def first_problem(exc: ValidationError, root: str = "") -> str:
+    """The first problem of a validation error as one line (``problem_line``)."""
+    return problem_line(exc.errors()[0], root)
+
+
 def format_validation_error(exc: ValidationError, root: str = "suite") -> list[str]:
-    """One line per problem: ``variants[0].remedies[1]: unknown remedy 'x'; ...``;
-    a problem of the whole model is said of ``root``."""
+    """One line per problem of a suite's structure: ``variants[0].remedies[1]:
+    unknown remedy 'x'; ...``; a problem of the whole model is said of ``root``."""
     lines = []
     for err in exc.errors():
-        where = ""
-        for part in err["loc"]:
-            where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
-        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        if not where and names_a_field(msg):  # a check of the whole suite that names its field
-            lines.append(msg)
-            continue
-        lines.append(f"{where or root}: {msg}")
+            err = {**err, "msg": "unknown key"}
+        alone = problem_line(err)  # a check of the whole suite that names its field is said as it is
+        lines.append(alone if not err["loc"] and names_a_field(alone) else problem_line(err, root))
     return lines
 
 

@@ -52,12 +52,11 @@ from rnnbench.results import (
     ReadRecord,
     RecordError,
     RunResult,
-    first_problem,
     json_object,
     read_record,
     validate_known,
 )
-from rnnbench.spec import RunSpec, SuiteSpec
+from rnnbench.spec import RunSpec, SuiteSpec, first_problem
 
 SUITE_FILE = "suite.json"
 RUNS_DIR = "runs"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -71,6 +73,8 @@ def test_a_crashing_plugin_gives_exit_1_and_keeps_the_other_results(tmp_path, ti
         (lambda t: t.replace("steps = 12", 'steps = "many"'), "train.steps: Input should be a valid integer"),
         (lambda t: t.replace("seeds = [0, 1]", "seeds = [0, 1"), "invalid TOML"),
         (lambda t: "variants = []\n" + t[: t.index("[[variants]]")], "variants: List should have at least 1 item"),
+        (lambda t: t.replace('name = "tiny"', 'name = "my suite"'),
+         "name: 'my suite': use letters, digits, '_', '.' and '-', starting with a letter or digit"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path, tiny, edit, expected):
@@ -97,12 +101,13 @@ def test_init_writes_the_default_suite_which_validates(tmp_path):
     done = rnnbench("init", "mine.toml", cwd=tmp_path)
     assert done.returncode == 0
     data = tomllib.loads((tmp_path / "mine.toml").read_text())
-    assert data["name"] == "default" and data["task"]["name"] == "adding"
+    assert data["name"] == "mine" and data["task"]["name"] == "adding"  # not results/default: its own
     assert len(data["variants"]) == 3 and len(data["seeds"]) == 10
     assert data["tuning"]["budget"] == 4 and len(data["tuning"]["seeds"]) == 1
     assert "#" in (tmp_path / "mine.toml").read_text()  # it is the commented file
     valid = rnnbench("validate", "mine.toml", cwd=tmp_path)
-    assert valid.returncode == 0 and "= 30 runs, after 12 tuning runs" in valid.stdout
+    assert valid.returncode == 0 and "suite 'mine', " in valid.stdout
+    assert "= 30 runs, after 12 tuning runs" in valid.stdout
     refused = rnnbench("init", "mine.toml", cwd=tmp_path)
     assert refused.returncode == 2 and "--force" in refused.stderr
 
@@ -118,12 +123,34 @@ def test_plugins_lists_each_component_with_its_distribution(tmp_path):
     assert any(l.split()[:1] == ["halve"] for l in done.stdout.splitlines())
 
 
-def test_a_broken_plugin_is_a_warning_and_the_command_still_works(tmp_path):
+@pytest.mark.parametrize("init_name, name", [
+    ("my suite (copy).toml", "my_suite__copy_"),
+    ("_draft.v2.toml", "draft.v2"),
+    ("!!.toml", "suite"),
+])
+def test_init_names_the_suite_after_its_file(tmp_path, init_name, name):
+    done = rnnbench("init", init_name, "--suite", "vanishing", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / init_name).read_text()
+    assert tomllib.loads(text)["name"] == name and text.count(f'name = "{name}"') == 1
+    valid = rnnbench("validate", init_name, cwd=tmp_path)
+    assert valid.returncode == 0 and f"suite '{name}'" in valid.stdout, valid.stderr
+
+
+@pytest.mark.parametrize("verb", [("plugins",), ("validate", "default"), ("schema",), ("run", "default")])
+def test_a_plugin_module_that_cannot_be_loaded_is_exit_2_one_line_each(tmp_path, verb):
     broken = tmp_path / "broken.py"
     broken.write_text("raise ImportError('missing dependency xyz')\n")
-    done = rnnbench("plugins", "--plugin", str(broken), cwd=tmp_path)
-    assert done.returncode == 0 and "clip_norm" in done.stdout
-    assert "warning: plugin" in done.stderr and "broken.py" in done.stderr and "xyz" in done.stderr
+    done = rnnbench(*verb, "--plugin", "nothere.py", "--plugin", str(broken), "--plugin", "no_such.module",
+                    cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        "error: plugin nothere.py: failed to import: FileNotFoundError: no such file: nothere.py",
+        f"error: plugin {broken}: failed to import: ImportError: missing dependency xyz",
+        "error: plugin no_such.module: failed to import: ModuleNotFoundError: No module named 'no_such'",
+    ]
+    assert not (tmp_path / "results").exists()
 
 
 def test_schema_is_json_with_the_plugins_parameters(tmp_path):
@@ -181,6 +208,11 @@ def test_suites_lists_the_builtins_and_init_writes_one_out(tmp_path):
     assert "suite 'gates-paper', 5 variants x 3 lengths x 6 seeds = 90 runs, after 60 tuning runs" in paper.stdout
     both = rnnbench("run", "gates", "--fast", "--scale", "paper", cwd=tmp_path)
     assert both.returncode == 2 and "--fast and --scale paper: choose one" in both.stderr
+    both = rnnbench("validate", "gates", "--fast", "--scale", "paper", cwd=tmp_path)
+    assert both.returncode == 2 and "--fast and --scale paper: choose one" in both.stderr
+    fast = rnnbench("validate", "gates", "--fast", cwd=tmp_path)
+    assert fast.returncode == 0, fast.stderr
+    assert "suite 'gates-fast', 3 variants x 1 lengths x 1 seeds = 3 runs, after 6 tuning runs" in fast.stdout
     done = rnnbench("init", "g.toml", "--suite", "gates", cwd=tmp_path)
     assert done.returncode == 0 and "[[findings]]" in (tmp_path / "g.toml").read_text()
     unknown = rnnbench("init", "x.toml", "--suite", "nope", cwd=tmp_path)
@@ -200,3 +232,45 @@ def test_run_fast_prints_the_findings_and_a_suite_without_one_is_refused(tmp_pat
     (tmp_path / "mine.toml").write_text(text[:start] + text[text.index("[paper]"):])
     refused = rnnbench("run", "mine.toml", "--fast", cwd=tmp_path)
     assert refused.returncode == 2 and "has no fast version" in refused.stderr
+
+
+def test_validate_checks_a_scaled_suite_against_the_plugins_as_run_does(tmp_path):
+    """A [fast] tuning protocol that only the plugins can refuse (a metric the task
+    does not report): validate --fast says so, and run --fast says the same before training."""
+    assert rnnbench("init", "mine.toml", cwd=tmp_path).returncode == 0
+    text = (tmp_path / "mine.toml").read_text()
+    fast = text.index("[fast]")
+    tuning = text.index("tuning = {", fast)
+    edited = text[:tuning] + text[tuning:].replace("budget = 2,", 'budget = 2, metric = "accuracy",', 1)
+    assert edited != text
+    (tmp_path / "mine.toml").write_text(edited)
+    assert rnnbench("validate", "mine.toml", cwd=tmp_path).returncode == 0  # the full size selects as before
+    expected = ["error: fast: tuning.metric: task 'adding' does not report 'accuracy' "
+                "(it reports: validation_loss, max_abs_error)"]
+    for argv in (("validate", "mine.toml", "--fast"), ("validate", "mine.toml", "--scale", "fast"),
+                 ("run", "mine.toml", "--fast", "-q")):
+        done = rnnbench(*argv, cwd=tmp_path)
+        assert done.returncode == 2 and done.stderr.splitlines() == expected, (argv, done.stderr)
+    assert not (tmp_path / "results").exists()
+
+
+NOT_AT_START = ("scipy", "matplotlib", "pandas")
+
+
+@pytest.mark.parametrize("argv", [None, ["--help"], ["suites"], ["plugins"], ["validate", "default"],
+                                  ["validate", "gates", "--scale", "paper"]],
+                         ids=["import", "--help", "suites", "plugins", "validate", "validate --scale paper"])
+def test_the_verbs_that_draw_nothing_load_neither_scipy_matplotlib_nor_pandas(tmp_path, argv):
+    """`import rnnbench.cli` (argv None), and these verbs run to the end, leave out
+    the report and the libraries it draws and tests with: they answer at once."""
+    run = "" if argv is None else (
+        f"from rnnbench.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
+    )
+    code = (
+        "import sys\nimport rnnbench.cli\n" + run
+        + f"print(sorted({{m for m in sys.modules if m.split('.')[0] in {NOT_AT_START!r}}}), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr

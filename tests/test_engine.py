@@ -71,8 +71,8 @@ def test_cross_entropy_closed_form_and_gradient():
     assert big == pytest.approx(0.0, abs=1e-12)  # no overflow for large logits
 
 
-@pytest.mark.parametrize("k, expected_at_10", [(0.5, 0.5**10), (1.5, 1.5**10)])
-def test_decay_profile_of_a_linear_rnn_is_geometric(k, expected_at_10):
+@pytest.mark.parametrize("k", [0.5, 1.5])  # at d = 10 the textbook numbers: 0.5^10 ~ 0.00098, 1.5^10 ~ 57.7
+def test_decay_profile_of_a_linear_rnn_is_geometric(k):
     T, H = 11, 4
     net, params, batch = make_network("linear", T=T, H=H)
     params["W_hh"] = k * np.eye(H)
@@ -80,9 +80,6 @@ def test_decay_profile_of_a_linear_rnn_is_geometric(k, expected_at_10):
     assert norms.shape == (T,)
     ratios = norms / norms[0]
     np.testing.assert_allclose(ratios, k ** np.arange(T), rtol=1e-12)
-    # the textbook numbers: 0.5^10 ~ 0.00098, 1.5^10 ~ 57.7
-    assert ratios[10] == pytest.approx(expected_at_10, rel=1e-12)
-    assert round(ratios[10], 5 if k < 1 else 1) in (0.00098, 57.7)
 
 
 def test_decay_profile_is_the_mean_per_sequence_gradient_norm():

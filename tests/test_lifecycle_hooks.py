@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench.api import ReportSection
 from rnnbench.registry import load_registry
 from rnnbench.report import build_report
 from rnnbench.runner import run_suite
@@ -167,9 +166,25 @@ def test_a_section_the_report_cannot_draw_is_named_once_and_left_out(stored, tmp
     assert not list(index.parent.glob("plugin-*.png"))
 
 
-def test_report_section_dataclass_defaults():
-    section = ReportSection("title")
-    assert (section.text, section.figure, section.alt) == ("", None, "")
+def test_a_section_of_a_title_alone_is_a_heading_without_paragraph_or_figure(stored, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plugin = tmp_path / "title_plugin.py"
+    plugin.write_text(
+        "from rnnbench import hookimpl\n"
+        "from rnnbench.api import ReportSection\n"
+        "@hookimpl\n"
+        "def rnnbench_report_section():\n"
+        "    return ReportSection('only a title')\n"
+    )
+    warnings = []
+    index = build_report(stored.root, tmp_path / "reports", hooks=load_registry([str(plugin)]).hooks,
+                         warn=warnings.append)
+    html = index.read_text()
+    assert warnings == []
+    start = html.index('<h2 id="plugin-1">only a title</h2>')
+    section = html[start:html.index("Added by plugin", start)]
+    assert '<p class="note">' not in section and "<img" not in section
+    assert not (index.parent / "plugin-1.png").exists()
 
 
 # --- the command line ------------------------------------------------------------------------------

@@ -211,8 +211,10 @@ def test_initialisation(init):
 
 def test_registered_as_a_cell(registry):
     assert registry.get("cell", "lstm") is LSTMCell
-    cell = make_cell()
-    assert cell.recurrent_matrix({"W_hh": np.eye(2)}) is not None
+    cell = make_cell(H=4)
+    params = cell.init_params(np.random.default_rng(0))
+    recurrent = cell.recurrent_matrix(params)  # every gate's block, (4H, H): not W_hx, not one block
+    assert recurrent is params["W_hh"] and recurrent.shape == (16, 4)
     assert cell.max_derivative() is None  # no bound holds for a gated cell
 
 

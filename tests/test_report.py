@@ -617,7 +617,11 @@ def test_report_shows_summary_ranking_settings_problems_and_environment(report):
     assert "Synthetic CPU" in html and "openblas 0.3.26" in html
     assert re.search(r"flush to zero</th><td>off", html)
     assert "11 of 12 runs stored" in html
-    assert "n/a" in html  # the gated cell's bound
+    # the summary table's bound column (second last): n/a for the gated cell only
+    rows = re.findall(r'<tr[^>]*>\s*<td class="num">(\d+)</td>\s*<td>([^<]*)</td>(.*?)</tr>', html, re.S)
+    bounds = {(int(T), v): re.findall(r'<td class="num">(.*?)</td>', rest, re.S)[-2] for T, v, rest in rows}
+    assert bounds[(10, "gated")] == bounds[(20, "gated")] == "n/a"
+    assert bounds[(10, "plain")] == "1.5 &rarr; 1" and bounds[(20, "plain")] == "1 &rarr; 0.8"
 
 
 def test_report_references_nothing_outside_its_folder(report):

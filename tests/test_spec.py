@@ -72,7 +72,8 @@ def test_key_is_stable_across_a_json_round_trip(small_suite):
         ),
         (lambda d: d["variants"][1].update(name="tanh"), "variants: variant name 'tanh' is used twice"),
         (lambda d: d["train"].update(optimizer="lbfgs"), "train.optimizer: unknown optimizer 'lbfgs'"),
-        (lambda d: d.update(name="../x"), "name: String should match pattern"),
+        (lambda d: d.update(name="../x"),
+         "name: '../x': use letters, digits, '_', '.' and '-', starting with a letter or digit"),
         (lambda d: d.pop("task"), "task: Field required"),
     ],
 )
