@@ -191,6 +191,12 @@ def main() -> None:
     "--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None,
     metavar="SECONDS", help="Per-run time limit; a run over it is stored with status timeout.",
 )
+@click.option(
+    "--engine", type=click.Choice(["auto", "fast", "textbook"]), default=None,
+    help="Which path the cells run: textbook (plain numpy, one line per formula: the code the "
+         "README teaches), fast (compiled with numba) or auto (fast where numba is installed). "
+         "Default: the environment variable RNNBENCH_ENGINE, else the suite's [execution], else auto.",
+)
 @click.option("--fast", is_flag=True,
               help="Run the suite's quick version (its [fast] settings), stored as <name>-fast; "
                    "the same as --scale fast.")
@@ -202,8 +208,8 @@ def main() -> None:
 @plugin_option
 def run(
     suite: str, out: Path, rerun: bool, rerun_other_versions: bool, retry_failed: bool, executor: str | None,
-    jobs: int | None, scheduler: str | None, timeout_s: float | None, fast: bool, scale: str | None,
-    quiet: bool, plugins: tuple[str, ...],
+    jobs: int | None, scheduler: str | None, timeout_s: float | None, engine: str | None, fast: bool,
+    scale: str | None, quiet: bool, plugins: tuple[str, ...],
 ) -> None:
     """Run a suite and write its report.
 
@@ -230,7 +236,7 @@ def run(
     try:
         prepared = session.prepare(
             suite, registry, plugins=plugins, scale=scale, executor=executor, jobs=jobs,
-            scheduler=scheduler, timeout=timeout_s,
+            scheduler=scheduler, timeout=timeout_s, engine=engine,
         )
     except (SpecError, ExecutorUnavailable) as exc:
         raise InputError(str(exc)) from None

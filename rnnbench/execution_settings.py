@@ -4,6 +4,7 @@ command line's options (or the Python API's arguments) on top."""
 from __future__ import annotations
 
 from rnnbench.executors import ExecutorUnavailable
+from rnnbench.engine import fast
 from rnnbench.spec import ExecutionSpec
 
 
@@ -13,8 +14,11 @@ def merge_settings(
     jobs: int | None = None,
     scheduler: str | None = None,
     timeout_s: float | None = None,
+    engine: str | None = None,
 ) -> ExecutionSpec:
-    """The suite's execution settings with the command line's on top.
+    """The suite's execution settings with the command line's on top
+    (``engine``: the command line's, else the environment variable
+    RNNBENCH_ENGINE's, else the suite's).
 
     ``--scheduler`` alone means Dask; ``--jobs N`` (N > 1) alone turns the
     in-process executor into a process pool. An explicit executor wins.
@@ -36,4 +40,6 @@ def merge_settings(
         update["scheduler"] = scheduler
     if timeout_s is not None:
         update["timeout_s"] = timeout_s
+    engine = engine or fast.from_environment() or base.engine
+    update["engine"] = fast.check(engine, "--engine")
     return ExecutionSpec.model_validate(base.model_copy(update=update).model_dump())

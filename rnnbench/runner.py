@@ -33,6 +33,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable, Sequence
 
+from rnnbench.engine import fast
 from rnnbench.engine.blas import blas_description
 from rnnbench.executors import Executor, make_executor
 from rnnbench.process_settings import run_settings
@@ -163,25 +164,29 @@ def run_here(
     threads: int,
     timeout_s: float | None,
     on_step: Callable[[int], None] | None = None,
+    engine: str = "auto",
 ) -> RunResult:
     """Train one run in this process, under the process settings a run trains
-    under (``threads`` BLAS threads, the run's flush-to-zero, the allocator)."""
-    with run_settings(threads, run.train.flush_to_zero):
-        return run_one(run, registry, on_step=on_step, timeout_s=timeout_s)
+    under (``threads`` BLAS threads, the run's flush-to-zero, the allocator)
+    and on the cells' path ``engine`` chooses (``engine.fast``), which the
+    record keeps as ``versions["engine"]``: "fast" or "textbook"."""
+    with run_settings(threads, run.train.flush_to_zero), fast.engine(engine):
+        result = run_one(run, registry, on_step=on_step, timeout_s=timeout_s)
+        return result.model_copy(update={"versions": {**result.versions, "engine": fast.path()}})
 
 
 _registries: dict[tuple[str, ...], Registry] = {}  # per worker process, by plugin modules
 
 
 def run_in_worker(
-    run: RunSpec, plugins: tuple[str, ...], threads: int, timeout_s: float | None
+    run: RunSpec, plugins: tuple[str, ...], threads: int, timeout_s: float | None, engine: str = "auto"
 ) -> RunResult:
     """Train one run in a worker process, with the plugins the sweep was started
     with (the installed ones and the ``--plugin`` modules, loaded once per worker)."""
     registry = _registries.get(plugins)
     if registry is None:
         registry = _registries[plugins] = load_registry(extra_modules=plugins)
-    return run_here(run, registry, threads, timeout_s)
+    return run_here(run, registry, threads, timeout_s, engine=engine)
 
 
 @dataclasses.dataclass
@@ -316,12 +321,12 @@ def run_suite(
     if executor.in_process:
         work = functools.partial(
             run_here, registry=registry, threads=execution.blas_threads,
-            timeout_s=execution.timeout_s, on_step=progress.step,
+            timeout_s=execution.timeout_s, on_step=progress.step, engine=execution.engine,
         )
     else:
         work = functools.partial(
             run_in_worker, plugins=_portable(plugins), threads=execution.blas_threads,
-            timeout_s=execution.timeout_s,
+            timeout_s=execution.timeout_s, engine=execution.engine,
         )
     def sweep(runs: list[RunSpec], phase: str) -> SweepSummary:
         stored = stored_states(store, runs, rerun_other_versions)

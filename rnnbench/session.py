@@ -150,6 +150,7 @@ def prepare(
     jobs: int | None = None,
     scheduler: str | None = None,
     timeout: float | None = None,
+    engine: str | None = None,
 ) -> Sweep:
     """Validate ``suite`` (see ``load_suite``), scale it (``fast`` or ``paper``)
     and put the executor options on top of its ``[execution]`` settings.
@@ -157,7 +158,7 @@ def prepare(
     options, each one line."""
     spec = load_suite(suite, registry, scale)
     try:
-        execution = merge_settings(spec.execution, executor, jobs, scheduler, timeout)
+        execution = merge_settings(spec.execution, executor, jobs, scheduler, timeout, engine)
         made = make_executor(execution)  # checks, once, that it can run here
     except ValidationError as exc:
         raise ExecutorUnavailable(first_problem(exc)) from None
@@ -379,6 +380,7 @@ def run(
     jobs: int | None = None,
     scheduler: str | None = None,
     timeout: float | None = None,
+    engine: str | None = None,
     scale: str | None = None,
     rerun: bool = False,
     retry_failed: bool = False,
@@ -393,7 +395,8 @@ def run(
     suite file's content, or a SuiteSpec. The options are the command's:
     results go to ``out``/results/<suite>/ and, with ``report``, the report to
     ``out``/reports/<suite>/; ``executor`` (serial, processes, dask), ``jobs``,
-    ``scheduler`` and ``timeout`` (seconds per run) override the suite's
+    ``scheduler``, ``timeout`` (seconds per run) and ``engine`` ("textbook",
+    "fast" or "auto": which path the cells run) override the suite's
     ``[execution]``; ``scale`` runs its ``fast`` or ``paper`` size; runs already
     stored are skipped unless ``rerun`` (all), ``retry_failed`` (those stored as
     error or timeout) or ``rerun_other_versions``; ``plugins`` are modules to
@@ -409,7 +412,7 @@ def run(
     registry = load_plugins(plugins, warnings)
     prepared = prepare(
         suite, registry, plugins=plugins, scale=scale, executor=executor, jobs=jobs, scheduler=scheduler,
-        timeout=timeout,
+        timeout=timeout, engine=engine,
     )
     if isinstance(progress, Progress):
         bars = progress

@@ -263,6 +263,12 @@ class ExecutionSpec(_Strict):
         None, description="Per-run time limit in seconds; a run over it is recorded as 'timeout'."
     )
     blas_threads: PositiveInt = Field(1, description="BLAS threads per worker.")
+    engine: Literal["auto", "fast", "textbook"] = Field(
+        "auto",
+        description="Which path the cells run: 'textbook' (plain numpy, one line per formula), "
+        "'fast' (compiled with numba) or 'auto' (fast where numba is installed). The same numbers "
+        "to round-off; the path each run took is recorded in its record.",
+    )
 
 
 class FindingSpec(_Strict):
