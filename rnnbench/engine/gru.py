@@ -31,19 +31,20 @@ has one. The update gate interpolates between the old state and the candidate,
 so dh_t/dh_{t-1} contains the diagonal term z_t: where z_t is near 1 the
 gradient crosses many steps almost unchanged.
 
-Backward, given d_t = dL/dh_t arriving from the read-out at step t:
-    g_T = d_T,  g_t = d_t + c_{t+1}                              g_t = dL/dh_t
+Backward, in the textbook's symbols ((G6)-(G11) of :mod:`rnnbench.engine.textbook`),
+given d_t, the gradient that reaches h_t from the read-out at step t:
+    g_T = d_T,  g_t = d_t + e_{t+1}                              g_t = dL/dh_t, the total
     dn_t  = (1 - z_t) * g_t
     dz_t  = (h_{t-1} - n_t) * g_t
     dm_t  = dL/dm_t  = N_c'(m_t)^T ((1 - n_t^2) * dn_t)           the candidate's delta
-    drh_t = U_n^T dm_t                                           dL/d(r_t * h_{t-1})
-    da_t  = dL/da_t  = N_g'(a_t)^T [r_t (1 - r_t) * h_{t-1} * drh_t;  z_t (1 - z_t) * dz_t]
-    c_t   = dL/dh_{t-1} through step t
-          = z_t * g_t + r_t * drh_t + [U_r; U_z]^T da_t
+    q_t   = U_n^T dm_t                                           dL/d(r_t * h_{t-1})
+    da_t  = dL/da_t  = N_g'(a_t)^T [r_t (1 - r_t) * h_{t-1} * q_t;  z_t (1 - z_t) * dz_t]
+    e_t   = dL/dh_{t-1} through step t
+          = z_t * g_t + r_t * q_t + [U_r; U_z]^T da_t
     dW_hx = sum_t [da_t; dm_t] x_t^T,  db_h = sum_t [da_t; dm_t]
     dW_hh[:2H] = sum_t da_t h_{t-1}^T,  dW_hh[2H:] = sum_t dm_t (r_t * h_{t-1})^T
-Truncated BPTT drops c_{t+1} at every cut: no gradient crosses it through any
-path (the gates and the candidate both read h_{t-1}, and all of c_t is dropped).
+Truncated BPTT drops e_{t+1} at every cut: no gradient crosses it through any
+path (the gates and the candidate both read h_{t-1}, and all of e_t is dropped).
 
 Layout and products: the recursion runs in column layout (a step's blocks are
 (H, B), see :mod:`rnnbench.engine.columns`). The gates are ONE product per step,
@@ -52,7 +53,7 @@ m_t = [W_n, U_n, b_n] [x_t; r_t * h_{t-1}; 1]: each stacked state is one
 buffer where the recursion writes h_{t-1} or r_t * h_{t-1}, x and the constant
 1 filled in once (the reset gate must be known before the candidate's product,
 so the "reset before" form cannot fuse the two). Backwards, one product per
-step for drh_t = U_n^T dm_t and one for [U_r; U_z]^T da_t. The sigmoids are
+step for q_t = U_n^T dm_t and one for [U_r; U_z]^T da_t. The sigmoids are
 (1 + tanh(a/2))/2, the 1/2 folded into the gates' weights when no transform
 sits between product and gates. The element-wise work is four compiled passes
 (:mod:`rnnbench.engine.gru_kernels`). The weight gradients are gathered while
@@ -215,25 +216,25 @@ def backward(W_hh, cache: GRUCache, d, gates: TransformChain, candidate: Transfo
     U_rz_T = np.ascontiguousarray(W_hh[: 2 * H].T)  # (H, 2H)
     U_n_T = np.ascontiguousarray(W_hh[2 * H :].T)  # (H, H)
     g = np.empty((T, H, B), dtype=dtype)
-    drh = np.empty((H, B), dtype=dtype)
-    carry = np.empty((H, B), dtype=dtype)  # z_t g_t + r_t drh_t
+    q = np.empty((H, B), dtype=dtype)
+    carry = np.empty((H, B), dtype=dtype)  # z_t g_t + r_t q_t, the first two terms of e_t
     gate_products = StepProducts(2 * H, s[:T])  # da_t and sum_t da_t [x_t; h_{t-1}; 1]^T
     candidate_products = StepProducts(H, sr[:T])  # dm_t and sum_t dm_t [x_t; r_t h_{t-1}; 1]^T
     g[T - 1] = d[T - 1]
     n_blocks = row_blocks(H, H, B)  # for U_n^T dm
     rz_blocks = row_blocks(H, 2 * H, B)  # for [U_r; U_z]^T da
     for t in range(T - 1, -1, -1):
-        # candidate: dm = N_c'^T ((1 - n^2) (1 - z) g); drh = U_n^T dm
+        # candidate: dm = N_c'^T ((1 - n^2) (1 - z) g); q = U_n^T dm
         block, j = candidate_products.slot(t)
         kernels.candidate_backward(rz[t], n[t], g[t], block, j)
         dm = block[:, j : j + B]
         if candidate:
             dm[:] = candidate.backward(dm.T, cache.candidate_steps[t], params, grads).T
         candidate_products.done(t)
-        matmul_blocks(U_n_T, dm, drh, n_blocks)
-        # gates: da = N_g'^T [r(1-r) h_{t-1} drh; z(1-z) (h_{t-1} - n) g]
+        matmul_blocks(U_n_T, dm, q, n_blocks)
+        # gates: da = N_g'^T [r(1-r) h_{t-1} q; z(1-z) (h_{t-1} - n) g]
         block, j = gate_products.slot(t)
-        kernels.gates_backward(rz[t], h[t], n[t], g[t], drh, block, j, carry)
+        kernels.gates_backward(rz[t], h[t], n[t], g[t], q, block, j, carry)
         da = block[:, j : j + B]
         if gates:
             da[:] = gates.backward(da.T, cache.gate_steps[t], params, grads).T
@@ -243,7 +244,7 @@ def backward(W_hh, cache: GRUCache, d, gates: TransformChain, candidate: Transfo
         if cut[t - 1]:
             g[t - 1] = d[t - 1]
         else:
-            # g_{t-1} = d_{t-1} + z g + r drh + [U_r; U_z]^T da
+            # g_{t-1} = d_{t-1} + z g + r q + [U_r; U_z]^T da
             matmul_blocks(U_rz_T, da, g[t - 1], rz_blocks)
             g[t - 1] += carry
             if has_loss[t - 1]:

@@ -49,9 +49,9 @@ def candidate_backward(rz, n, g, dm, col):
 
 
 @njit(cache=True, nogil=True)
-def gates_backward(rz, h_prev, n, g, drh, da, col, carry):
-    """da = [r(1-r) h_{t-1} drh; z(1-z) (h_{t-1} - n) g] into columns
-    col..col+B of ``da``, and carry = z g + r drh, the part of dL/dh_{t-1} that
+def gates_backward(rz, h_prev, n, g, q, da, col, carry):
+    """da = [r(1-r) h_{t-1} q; z(1-z) (h_{t-1} - n) g] into columns
+    col..col+B of ``da``, and carry = z g + r q, the part of dL/dh_{t-1} that
     does not pass through [U_r; U_z]."""
     H, B = g.shape
     one = g.dtype.type(1.0)
@@ -59,6 +59,6 @@ def gates_backward(rz, h_prev, n, g, drh, da, col, carry):
         for b in range(B):
             r = rz[k, b]
             z = rz[H + k, b]
-            da[k, col + b] = (h_prev[k, b] * drh[k, b]) * (r * (one - r))
+            da[k, col + b] = (h_prev[k, b] * q[k, b]) * (r * (one - r))
             da[H + k, col + b] = ((h_prev[k, b] - n[k, b]) * g[k, b]) * (z * (one - z))
-            carry[k, b] = z * g[k, b] + r * drh[k, b]
+            carry[k, b] = z * g[k, b] + r * q[k, b]
