@@ -29,6 +29,7 @@ _LAZY = {
     "load": "rnnbench.session",
     "concat": "rnnbench.session",
     "Results": "rnnbench.session",
+    "RnnbenchWarning": "rnnbench.session",
     "ReportSection": "rnnbench.api",
     "SpecError": "rnnbench.spec",
     "StoreError": "rnnbench.store",

@@ -13,8 +13,11 @@
 module -- without printing anything unless asked: ``progress=True`` draws the
 command's progress bars and prints its warnings on standard error. Problems
 that do not stop the work (a plugin that failed to load, a record that cannot
-be read, a plugin hook that failed) are kept, one line each, in
-``Results.warnings``. Problems that do stop it raise: ``SpecError`` (a suite
+be read, a plugin hook that failed) are Python warnings of the category
+``RnnbenchWarning`` (shown once each in a notebook; filter them with the
+``warnings`` module), and are kept, one line each, in ``Results.warnings``;
+with ``progress=True`` they are printed instead of warned. Problems that do
+stop it raise: ``SpecError`` (a suite
 that cannot be run, one line per problem), ``ExecutorUnavailable`` (executor
 options), ``StoreError`` (a results directory that cannot be used; its
 subclass ``NotAResultsDirectory`` for a folder that holds no stored suite).
@@ -26,6 +29,7 @@ import dataclasses
 import functools
 import os
 import sys
+import warnings as python_warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Union
@@ -46,25 +50,43 @@ from rnnbench.store import Contents, Store, find_result_dirs
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["Results", "concat", "load", "run"]
+__all__ = ["Results", "RnnbenchWarning", "concat", "load", "run"]
 
 SuiteLike = Union[str, os.PathLike, Mapping[str, Any], SuiteSpec]
 Warn = Callable[[str], None]
 
 
+class RnnbenchWarning(UserWarning):
+    """A problem that did not stop the work: a plugin that failed to load, a
+    record that cannot be read, a plugin hook that failed."""
+
+
+def _callers_level() -> int:
+    """The ``stacklevel`` that points a warning issued by the caller of this
+    function at the first frame outside rnnbench: the user's own line."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 class Warnings:
     """Collects warning lines; with ``echo``, also prints each on standard
-    error as ``warning: <line>``, as the command line does; ``also`` is called
-    with each."""
+    error as ``warning: <line>``, as the command line does; with ``python``,
+    also issues each as a Python warning (``RnnbenchWarning``); ``also`` is
+    called with each."""
 
-    def __init__(self, echo: bool = False, also: Warn | None = None):
+    def __init__(self, echo: bool = False, also: Warn | None = None, python: bool = False):
         self.lines: list[str] = []
-        self.echo, self.also = echo, also
+        self.echo, self.also, self.python = echo, also, python
 
     def __call__(self, line: str) -> None:
         self.lines.append(line)
         if self.echo:  # through tqdm, so that a progress bar being drawn is not cut
             tqdm.write(f"warning: {line}", file=sys.stderr)
+        if self.python:
+            python_warnings.warn(line, RnnbenchWarning, stacklevel=_callers_level())
         if self.also is not None:
             self.also(line)
 
@@ -408,7 +430,7 @@ def run(
     """
     if rerun and retry_failed:
         raise ValueError("rerun and retry_failed: choose one (rerun runs everything again)")
-    warnings = Warnings(echo=progress is True)
+    warnings = Warnings(echo=progress is True, python=progress is not True)
     registry = load_plugins(plugins, warnings)
     prepared = prepare(
         suite, registry, plugins=plugins, scale=scale, executor=executor, jobs=jobs, scheduler=scheduler,
@@ -440,7 +462,7 @@ def load(path: str | os.PathLike) -> Results:
     it aside). NotAResultsDirectory if ``path`` holds no stored suite;
     StoreError if a suite's ``suite.json`` cannot be read.
     """
-    warnings = Warnings()
+    warnings = Warnings(python=True)
     parts = []
     for directory in find_result_dirs(path):
         store = Store(directory, set_aside=False, warn=warnings)

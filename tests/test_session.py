@@ -132,10 +132,14 @@ def test_progress_true_draws_bars_and_prints_warnings(tmp_path, capfd):
     assert "failing_hooks_plugin.py: rnnbench_run_stored raised RuntimeError" in line
 
 
-def test_warnings_are_kept_and_not_printed(tmp_path, capfd):
-    results = rnnbench.run(copy.deepcopy(SMALL_SUITE), out=tmp_path, plugins=[str(FIXTURES / "failing_hooks_plugin.py")])
-    assert capfd.readouterr() == ("", "")
+def test_warnings_are_python_warnings_and_kept(tmp_path, capfd):
+    with pytest.warns(rnnbench.RnnbenchWarning) as caught:
+        results = rnnbench.run(copy.deepcopy(SMALL_SUITE), out=tmp_path,
+                               plugins=[str(FIXTURES / "failing_hooks_plugin.py")])
+    assert capfd.readouterr() == ("", "")  # nothing printed but through the warnings module
     assert len(results.warnings) == 2 and all("failing_hooks_plugin.py" in w for w in results.warnings)
+    assert [str(w.message) for w in caught] == results.warnings
+    assert all(w.filename == __file__ for w in caught)  # pointed at the caller's line
     assert "2 warning(s)" in repr(results)
     assert len(results) == 4 and results.report_path.is_file()
 
@@ -309,7 +313,8 @@ def test_load_changes_nothing_on_disk_and_names_a_damaged_record(small, tmp_path
     shutil.copytree(out / "results", tmp_path / "results")
     record = sorted((tmp_path / "results/small/runs").glob("*.json"))[0]
     record.write_text('{"cut short')
-    loaded = rnnbench.load(tmp_path / "results")
+    with pytest.warns(rnnbench.RnnbenchWarning, match="cut short"):
+        loaded = rnnbench.load(tmp_path / "results")
     (line,) = loaded.warnings
     assert str(record) in line and "cut short" in line
     assert len(loaded.runs()) == 3 and record.read_text() == '{"cut short'
