@@ -229,8 +229,9 @@ def run(
     from rnnbench.spec import SpecError
     from rnnbench.store import StoreError
 
-    if rerun and retry_failed:
-        raise InputError("--rerun and --retry-failed: choose one (--rerun runs everything again)")
+    if rerun + retry_failed + rerun_other_versions > 1:
+        raise InputError("--rerun, --retry-failed and --rerun-other-versions: choose one "
+                         "(--rerun runs everything again)")
     scale = _scale(fast, scale)
     registry = _registry(plugins)
     try:
@@ -243,7 +244,8 @@ def run(
     spec = prepared.suite
     try:
         store, summary = session.sweep(
-            prepared, out, rerun=rerun, retry_failed=retry_failed, rerun_other_versions=rerun_other_versions,
+            prepared, out,
+            rerun="all" if rerun else "failed" if retry_failed else "other-versions" if rerun_other_versions else None,
             progress=session.BarProgress(disable=True if quiet else None), warn=_warn,
         )
     except StoreError as exc:

@@ -189,24 +189,38 @@ def prepare(
     return Sweep(spec, execution, registry, tuple(plugins), made)
 
 
+RERUN = ("all", "failed", "other-versions")  # what rerun= may name
+
+
+def rerun_flags(rerun: str | bool | None) -> dict[str, bool]:
+    """The runner's switches for ``rerun``: None (the runs not stored yet),
+    "all" (or True: every run again), "failed" (also those stored as error or
+    timeout), "other-versions" (also those another version of rnnbench
+    stored). ValueError, one line, for anything else."""
+    if rerun is True:
+        rerun = "all"
+    if rerun not in (None, False, *RERUN):
+        raise ValueError(f"rerun: {rerun!r} is not one of {', '.join(RERUN)} (or None)")
+    return {"rerun": rerun == "all", "retry_failed": rerun == "failed",
+            "rerun_other_versions": rerun == "other-versions"}
+
+
 def sweep(
     prepared: Sweep,
     out: str | os.PathLike = ".",
     *,
-    rerun: bool = False,
-    retry_failed: bool = False,
-    rerun_other_versions: bool = False,
+    rerun: str | bool | None = None,
     progress: Progress | None = None,
     warn: Warn | None = None,
 ) -> tuple[Store, SweepSummary]:
-    """Run ``prepared`` into ``out``/results/<suite>/: the runs not stored yet
-    (all, with ``rerun``; also the failed ones, with ``retry_failed``; also
-    those of another version of rnnbench, with ``rerun_other_versions``).
-    StoreError if the results directory cannot be used."""
+    """Run ``prepared`` into ``out``/results/<suite>/: the runs not stored yet,
+    and those ``rerun`` names (see ``rerun_flags``). StoreError if the results
+    directory cannot be used."""
+    flags = rerun_flags(rerun)
     store = Store.for_suite(Path(out) / "results", prepared.suite, warn=warn)
     summary = run_suite(
-        prepared.suite, store, prepared.registry, progress=progress, rerun=rerun, retry_failed=retry_failed,
-        execution=prepared.execution, plugins=prepared.plugins, rerun_other_versions=rerun_other_versions,
+        prepared.suite, store, prepared.registry, progress=progress, **flags,
+        execution=prepared.execution, plugins=prepared.plugins,
         warn=warn, executor=prepared.executor,
     )
     return store, summary
@@ -404,9 +418,7 @@ def run(
     timeout: float | None = None,
     engine: str | None = None,
     scale: str | None = None,
-    rerun: bool = False,
-    retry_failed: bool = False,
-    rerun_other_versions: bool = False,
+    rerun: str | bool | None = None,
     plugins: Sequence[str] = (),
     report: bool = True,
     progress: bool | Progress = False,
@@ -420,16 +432,16 @@ def run(
     ``scheduler``, ``timeout`` (seconds per run) and ``engine`` ("textbook",
     "fast" or "auto": which path the cells run) override the suite's
     ``[execution]``; ``scale`` runs its ``fast`` or ``paper`` size; runs already
-    stored are skipped unless ``rerun`` (all), ``retry_failed`` (those stored as
-    error or timeout) or ``rerun_other_versions``; ``plugins`` are modules to
+    stored are skipped, but for those ``rerun`` names: "all" (or True),
+    "failed" (those stored as error or timeout) or "other-versions" (those
+    another version of rnnbench stored); ``plugins`` are modules to
     load besides the installed plugins. ``progress=True`` draws progress bars
     and prints warnings on standard error (or give a ``runner.Progress``).
 
     A run that raises or times out is stored as such, not raised: see
     ``Results.summary`` and the ``status`` column.
     """
-    if rerun and retry_failed:
-        raise ValueError("rerun and retry_failed: choose one (rerun runs everything again)")
+    rerun_flags(rerun)  # a bad choice is refused before anything loads
     warnings = Warnings(echo=progress is True, python=progress is not True)
     registry = load_plugins(plugins, warnings)
     prepared = prepare(
@@ -441,8 +453,7 @@ def run(
     else:
         bars = BarProgress(disable=False) if progress else Progress()
     store, summary = sweep(
-        prepared, out, rerun=rerun, retry_failed=retry_failed, rerun_other_versions=rerun_other_versions,
-        progress=bars, warn=warnings,
+        prepared, out, rerun=rerun, progress=bars, warn=warnings,
     )
     contents = store.contents()
     index = None

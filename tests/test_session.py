@@ -350,9 +350,16 @@ def test_executor_options_that_cannot_work_raise(tmp_path, options, message):
         rnnbench.run(copy.deepcopy(SMALL_SUITE), out=tmp_path, **options)
 
 
-def test_rerun_and_retry_failed_exclude_each_other(tmp_path):
-    with pytest.raises(ValueError, match="choose one"):
-        rnnbench.run(copy.deepcopy(SMALL_SUITE), out=tmp_path, rerun=True, retry_failed=True)
+def test_rerun_is_one_argument_with_named_choices(tmp_path):
+    with pytest.raises(ValueError, match=r"^rerun: 'everything' is not one of all, failed, other-versions"):
+        rnnbench.run(copy.deepcopy(SMALL_SUITE), out=tmp_path, rerun="everything")
+    assert not (tmp_path / "results").exists()  # refused before anything ran
+    first = rnnbench.run(copy.deepcopy(SMALL_SUITE), out=tmp_path, report=False)
+    assert first.summary.counts == {"ok": 4}
+    again = rnnbench.run(copy.deepcopy(SMALL_SUITE), out=tmp_path, report=False, rerun="failed")
+    assert (again.summary.skipped, again.summary.counts) == (4, {})  # none failed: nothing to do
+    every = rnnbench.run(copy.deepcopy(SMALL_SUITE), out=tmp_path, report=False, rerun="all")
+    assert (every.summary.skipped, every.summary.counts) == (0, {"ok": 4})
 
 
 # --- the package -----------------------------------------------------------------------------
