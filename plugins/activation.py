@@ -11,8 +11,7 @@ import dataclasses
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rnnbench import hookimpl
-from rnnbench.api import Remedy
+from rnnbench.api import Remedy, hookimpl
 
 
 class LeakyReluParams(BaseModel):

@@ -27,8 +27,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from rnnbench import hookimpl
-from rnnbench.api import Batch, Task
+from rnnbench.api import Batch, Task, hookimpl
 
 
 class AddingParams(BaseModel):

@@ -16,9 +16,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from rnnbench import hookimpl
-from rnnbench.api import Remedy
-from rnnbench.engine.network import global_norm
+from rnnbench.api import Remedy, global_norm, hookimpl
 
 
 class ClipParams(BaseModel):

@@ -28,8 +28,7 @@ import math
 
 import numpy as np
 
-from rnnbench import hookimpl
-from rnnbench.api import Batch, Task
+from rnnbench.api import Batch, Task, hookimpl
 
 DATA_SYMBOLS = 8
 BLANK = 8

@@ -32,9 +32,7 @@ import functools
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rnnbench import hookimpl
-from rnnbench.api import Batch, Task
-from rnnbench.extras import installed, missing, require
+from rnnbench.api import Batch, Task, hookimpl, installed, missing, require
 
 PIXELS = 64
 CLASSES = 10

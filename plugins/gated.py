@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from rnnbench import hookimpl
-from rnnbench.api import Remedy
+from rnnbench.api import Remedy, hookimpl
 
 
 class _GatedCell(Remedy):

@@ -3,8 +3,7 @@ class and its maths, is :mod:`rnnbench.engine.gru`."""
 
 from __future__ import annotations
 
-from rnnbench import hookimpl
-from rnnbench.engine.gru import GRUCell
+from rnnbench.api import GRUCell, hookimpl
 
 
 @hookimpl

@@ -24,8 +24,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from rnnbench import hookimpl
-from rnnbench.api import Remedy
+from rnnbench.api import Remedy, hookimpl
 
 
 class ScaleParams(BaseModel):

@@ -14,8 +14,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from rnnbench import hookimpl
-from rnnbench.api import Remedy
+from rnnbench.api import Remedy, hookimpl
 
 GROUPS = {"recurrent": "W_hh", "input": "W_hx", "output": "W_hy"}
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from rnnbench import hookimpl
-from rnnbench.api import Remedy, SummedInputTransform
-from rnnbench.engine import layernorm
+from rnnbench.api import Remedy, SummedInputTransform, hookimpl, layer_norm_backward, layer_norm_forward
 
 
 class LayerNormParams(BaseModel):
@@ -36,11 +34,11 @@ class LayerNormTransform(SummedInputTransform):
 
     def forward(self, a, params, site, groups):
         gain, bias = params[f"{self.name}.{site}.gain"], params[f"{self.name}.{site}.bias"]
-        return layernorm.forward(a, gain, bias, groups, self.eps)
+        return layer_norm_forward(a, gain, bias, groups, self.eps)
 
     def backward(self, dz, cache, params, site, grads):
         gain = params[f"{self.name}.{site}.gain"]
-        da, dgain, dbias = layernorm.backward(dz, gain, cache)
+        da, dgain, dbias = layer_norm_backward(dz, gain, cache)
         grads[f"{self.name}.{site}.gain"] += dgain
         grads[f"{self.name}.{site}.bias"] += dbias
         return da

@@ -4,8 +4,7 @@ maths, is :mod:`rnnbench.engine.lstm`."""
 
 from __future__ import annotations
 
-from rnnbench import hookimpl
-from rnnbench.engine.lstm import LSTMCell
+from rnnbench.api import LSTMCell, hookimpl
 
 
 @hookimpl

@@ -16,8 +16,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from rnnbench import hookimpl
-from rnnbench.api import Optimizer
+from rnnbench.api import Optimizer, hookimpl
 
 
 class _Stateful(Optimizer):

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from rnnbench import hookimpl
-from rnnbench.api import Optimizer
+from rnnbench.api import Optimizer, hookimpl
 
 
 class SGD(Optimizer):

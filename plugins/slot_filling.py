@@ -42,8 +42,7 @@ import math
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from rnnbench import hookimpl
-from rnnbench.api import Batch, Task
+from rnnbench.api import Batch, Task, hookimpl
 
 FILLERS = 8
 VALUES = 4
@@ -75,8 +74,16 @@ class SlotFilling(Task):
         K = params.triggers
         self.first_trigger = FILLERS  # word ids: fillers, then triggers, then values
         self.first_value = FILLERS + K
-        self.input_size = FILLERS + K + VALUES
-        self.output_size = K + 1
+
+    @property
+    def input_size(self) -> int:
+        """One-hot words: the fillers, the triggers, the values."""
+        return FILLERS + self.params.triggers + VALUES
+
+    @property
+    def output_size(self) -> int:
+        """The tags: O, then one per trigger."""
+        return self.params.triggers + 1
 
     @property
     def length(self) -> int:

@@ -38,8 +38,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from rnnbench import hookimpl
-from rnnbench.api import Batch, Task
+from rnnbench.api import Batch, Task, hookimpl
 
 SYMBOLS = ("a", "b", "c", "d", "E", "B", "X", "Y")
 DISTRACTORS = 4  # a, b, c, d are symbols 0..3
@@ -71,7 +70,11 @@ class TemporalOrder(Task):
         if seq_len < SHORTEST:
             raise ValueError(f"the temporal order problem needs seq_len >= {SHORTEST}")
         super().__init__(params, seq_len)
-        self.output_size = 2**params.relevant
+
+    @property
+    def output_size(self) -> int:
+        """The classes: one per order of the relevant X/Y symbols."""
+        return 2**self.params.relevant
 
     def windows(self) -> list[tuple[int, int]]:
         """The inclusive range of each relevant position at this length."""

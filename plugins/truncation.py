@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rnnbench import hookimpl
-from rnnbench.api import Remedy
+from rnnbench.api import Remedy, hookimpl
 
 
 class TruncationParams(BaseModel):

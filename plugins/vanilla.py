@@ -3,8 +3,7 @@ The whole cell, its class and its maths, is :mod:`rnnbench.engine.vanilla`."""
 
 from __future__ import annotations
 
-from rnnbench import hookimpl
-from rnnbench.engine.vanilla import VanillaCell
+from rnnbench.api import VanillaCell, hookimpl
 
 
 @hookimpl

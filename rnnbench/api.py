@@ -1,12 +1,26 @@
-"""The base classes a plugin derives from: Task, Cell, Remedy, Optimizer; and
-ReportSection, what a plugin's ``rnnbench_report_section`` hook returns. Also
-the two pieces of the engine a cell's recursions use: :class:`TransformChain`
-(the variant's summed-input transforms at one site of the cell) and
-:func:`cut_before` (the steps where truncated BPTT cuts), so that a plugin
-imports nothing else from rnnbench.
+"""Everything a plugin needs from rnnbench, so that it imports nothing else:
 
-Each has a class attribute ``name`` (how a suite selects it) and a pydantic
-model ``Params`` for the parameters a suite may give it (none by default).
+- ``hookimpl``, the marker of its hook implementations (:mod:`rnnbench.hookspecs`);
+- the base classes it derives from: Task, Cell, Remedy, Optimizer,
+  SummedInputTransform; and ReportSection, what its ``rnnbench_report_section``
+  hook returns;
+- the pieces of the engine a cell's recursions use: :class:`TransformChain`
+  (the variant's summed-input transforms at one site of the cell) and
+  :func:`cut_before` (the steps where truncated BPTT cuts);
+- what the built-in plugins are made of, for a plugin to reuse: the built-in
+  cells (``VanillaCell``, ``LSTMCell``, ``GRUCell``), the global gradient norm
+  (``global_norm``), the layer normalisation maths (``layer_norm_forward``,
+  ``layer_norm_backward``) and the check for an optional dependency
+  (``installed``, ``missing``, ``require``, ``MissingExtra``). Each is
+  defined once, where rnnbench uses it, and only named here.
+
+Each base class has a class attribute ``name`` (how a suite selects it) and a
+pydantic model ``Params`` for the parameters a suite may give it (none by
+default). What a subclass must define itself -- the attributes a base class
+declares without a value (``name``; a task's ``input_size`` and
+``output_size``; a cell's ``activations`` and ``inits``) and its abstract
+methods -- is checked when the plugin is loaded: a class that lacks one is
+refused in one warning line that names it.
 Instances are made per run by the training loop; arrays are numpy arrays of the
 run's dtype. Shapes: x is (T, B, I) -- time first --, hidden states are
 (T, B, H).
@@ -21,19 +35,52 @@ parameters are ``<transform>.<site>.<name>``.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
-from typing import ClassVar, Mapping
+import importlib
+from typing import TYPE_CHECKING, ClassVar, Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from rnnbench.engine.bptt import cut_before
+from rnnbench.engine.layernorm import backward as layer_norm_backward
+from rnnbench.engine.layernorm import forward as layer_norm_forward
 from rnnbench.engine.transforms import TransformChain
+from rnnbench.extras import MissingExtra, installed, missing, require
+from rnnbench.hookspecs import hookimpl
+
+if TYPE_CHECKING:  # imported on first use, below: these modules import this one
+    from rnnbench.engine.gru import GRUCell
+    from rnnbench.engine.lstm import LSTMCell
+    from rnnbench.engine.network import global_norm
+    from rnnbench.engine.vanilla import VanillaCell
 
 __all__ = [
-    "Params", "NoParams", "ModelConfig", "Batch", "Task", "SummedInputTransform", "Cell", "Remedy",
-    "Optimizer", "ReportSection", "TransformChain", "cut_before",
+    "hookimpl", "Params", "NoParams", "ModelConfig", "Batch", "Task", "SummedInputTransform", "Cell",
+    "Remedy", "Optimizer", "ReportSection", "TransformChain", "cut_before", "VanillaCell", "LSTMCell",
+    "GRUCell", "global_norm", "layer_norm_forward", "layer_norm_backward", "installed", "missing",
+    "require", "MissingExtra",
 ]
+
+# Names defined in modules that import this one (the built-in cells derive from
+# Cell), so imported when first asked for (PEP 562) rather than here.
+_DEFINED_IN_THE_ENGINE = {
+    "VanillaCell": "rnnbench.engine.vanilla",
+    "LSTMCell": "rnnbench.engine.lstm",
+    "GRUCell": "rnnbench.engine.gru",
+    "global_norm": "rnnbench.engine.network",
+}
+
+
+def __getattr__(name: str):
+    """One of the names defined in the engine, imported on first use."""
+    module = _DEFINED_IN_THE_ENGINE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 Params = dict[str, np.ndarray]
 
@@ -80,11 +127,13 @@ TEST_SET_SEED = 20_150_404
 VALIDATION_SET_SEED = 19_971_115
 
 
-class Task:
+class Task(abc.ABC):
     """A sequence task: generates batches deterministically from a generator.
 
     ``seq_len`` is the task's dependency length -- the axis a suite sweeps; the
-    sequences may be longer (copy memory adds its 20 symbols). ``loss`` names
+    sequences may be longer (copy memory adds its 20 symbols). ``input_size``
+    and ``output_size`` are the widths of x and of the read-out: class
+    attributes, or properties where they depend on the parameters. ``loss`` names
     the training loss ("mse" or "cross_entropy", :mod:`rnnbench.engine.losses`);
     ``many_to_one`` says whether it is read at the last step only. Every task
     declares its baseline -- the loss (and metrics) of the best predictor that
@@ -119,6 +168,7 @@ class Task:
         """The same predictor's metrics (e.g. chance accuracy), by name."""
         return {}
 
+    @abc.abstractmethod
     def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
         """A training batch of ``batch_size`` sequences drawn with ``rng`` (float64 inputs)."""
         raise NotImplementedError
@@ -145,7 +195,7 @@ class Task:
         return {}
 
 
-class SummedInputTransform:
+class SummedInputTransform(abc.ABC):
     """Transforms a cell's summed input a_t before its non-linearity, at every step.
 
     A cell hands each transform the summed input of one *site* (the vanilla
@@ -160,6 +210,7 @@ class SummedInputTransform:
         """The transform's parameters at ``site``, named ``<name>.<site>.<param>``."""
         return {}
 
+    @abc.abstractmethod
     def forward(
         self, a: np.ndarray, params: Params, site: str, groups: int
     ) -> tuple[np.ndarray, object]:
@@ -167,13 +218,14 @@ class SummedInputTransform:
         the cell reuses after the step: keep a copy of what the backward needs."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def backward(self, dz: np.ndarray, cache: object, params: Params, site: str, grads: Params):
         """Return dL/da from dL/dz; add the gradients of this step to ``grads``
         (which holds zero arrays for this transform's parameters)."""
         raise NotImplementedError
 
 
-class Cell:
+class Cell(abc.ABC):
     """A recurrent cell: initialisation, forward recursion and its BPTT.
 
     ``transforms`` are the summed-input transforms of the variant's remedies,
@@ -191,15 +243,18 @@ class Cell:
         self.config = config
         self.transforms = tuple(transforms)
 
+    @abc.abstractmethod
     def init_params(self, rng: np.random.Generator) -> Params:
         """Fresh parameters of the cell (not of the read-out)."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def forward(self, params: Params, x: np.ndarray) -> tuple[np.ndarray, object]:
         """Run the recursion from the zero state: return h_1..h_T as (T, B, H)
         and a cache."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def backward(
         self, params: Params, cache: object, dh_out: np.ndarray, truncate: int | None = None,
         loss_steps: np.ndarray | None = None,
@@ -232,7 +287,7 @@ class Cell:
     def state_profiles(self, params: Params, cache: object, dh_out: np.ndarray) -> dict[str, np.ndarray]:
         """Decay profiles of states other than h (the LSTM's cell state c): for
         each, norms[d] = mean over the batch of ||dL/ds_{T-d}||, by full BPTT from
-        ``dh_out``. None by default."""
+        ``dh_out``. By default none: an empty dict."""
         return {}
 
 
@@ -278,7 +333,7 @@ class Remedy:
         return grads
 
 
-class Optimizer:
+class Optimizer(abc.ABC):
     """Updates parameters in place from their gradients; keeps its own state."""
 
     name: ClassVar[str]
@@ -288,6 +343,7 @@ class Optimizer:
         self.params = params
         self.learning_rate = learning_rate
 
+    @abc.abstractmethod
     def step(self, weights: Params, grads: Params) -> None:
         raise NotImplementedError
 

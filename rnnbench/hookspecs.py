@@ -1,8 +1,10 @@
 """The hooks a plugin implements to contribute to rnnbench.
 
-A plugin is a module (or any object) with functions marked ``@hookimpl`` whose
-names are the hooks below. It is found through the ``rnnbench`` entry-point
-group of an installed distribution::
+A plugin is a module (or any object) with functions marked ``@hookimpl``
+(imported from :mod:`rnnbench.api`, like everything else a plugin needs;
+``rnnbench.hookimpl`` is the same marker) whose names are the hooks below. It
+is found through the ``rnnbench`` entry-point group of an installed
+distribution::
 
     [project.entry-points.rnnbench]
     spectral = "rnnbench_spectral"
@@ -18,20 +20,29 @@ There are two kinds of hooks.
 list of classes, each with a unique class attribute ``name`` by which a suite
 selects it. The base classes the returned classes derive from, and the points
 of the training loop where their methods are called, are in
-:mod:`rnnbench.api`. A name that another plugin registered first is refused
-with a warning that names both plugins; the first registration stays.
+:mod:`rnnbench.api`. A class that does not derive from its base class, or
+lacks what the base class requires (an attribute it declares without a value,
+an abstract method), is refused with a warning that names the plugin, the
+class and what it lacks. A name that another plugin registered first is
+refused with a warning that names both plugins; the first registration stays.
 
 *Lifecycle hooks* are called as a sweep goes on and as its report is built:
 :func:`rnnbench_run_stored` when a run has been stored,
 :func:`rnnbench_report_section` when the report is written. An implementation
 may take any subset of a hook's arguments, by name.
 
-Every implementation is called on its own, in the order the plugins were
-loaded (the installed ones, then the ``--plugin`` modules), so that what it
-contributes is attributed to its plugin and a failure stays its own: an
+A hook is called through pluggy once per plugin that implements it, in the
+order the plugins were loaded (the installed ones, then the ``--plugin``
+modules), with the other implementing plugins left out, so that what a plugin
+contributes is attributed to it and a failure stays its own: an
 implementation that raises, or returns what rnnbench cannot use, is reported
 in one warning line that names its plugin, and the others still run. A
 failing lifecycle hook never costs a stored run or the report.
+
+A hook wrapper (``@hookimpl(wrapper=True)``, or ``hookwrapper=True``) goes
+around each of these calls and may change what the plugin returned. pluggy
+leaves a plugin out as a whole, so the wrapper of a plugin that also
+implements the hook itself wraps that plugin's call only.
 """
 
 from __future__ import annotations

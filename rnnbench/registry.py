@@ -4,17 +4,27 @@ and calls their lifecycle hooks.
 Plugins come from the ``rnnbench`` entry-point group (the built-ins too) and
 from modules named for one run (``--plugin``). A plugin that fails to import,
 or whose registration hook raises, is reported by name and left out; the
-others are still loaded. A name registered twice keeps the first and reports
-both plugins. The lifecycle hooks are called through ``Registry.hooks``, each
-implementation on its own, so that its caller can name the plugin of one that
-fails and go on.
+others are still loaded. A class that does not keep the contract of its base
+class in :mod:`rnnbench.api` (what it must define itself) is refused when it
+is registered, in one line naming the plugin, the class and what it lacks. A
+name registered twice keeps the first and reports both plugins.
+
+Every hook is called through pluggy, once per plugin that implements it, with
+the other implementing plugins left out (``PluginManager.subset_hook_caller``):
+so that what a plugin returns is attributed to it, an exception stays its own
+and the caller can name the plugin and go on, while the hook wrappers
+(``@hookimpl(wrapper=True)`` or ``hookwrapper=True``) go around each call as
+pluggy calls them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 import importlib.util
+import inspect
+import reprlib
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -22,9 +32,10 @@ from typing import Any, Iterable, Iterator
 
 import pluggy
 
-from rnnbench import hookspecs
+from rnnbench import api, hookspecs
 
 KINDS = ("task", "cell", "remedy", "optimizer")
+BASES = {"task": api.Task, "cell": api.Cell, "remedy": api.Remedy, "optimizer": api.Optimizer}
 _HOOKS = {
     "task": "rnnbench_register_tasks",
     "cell": "rnnbench_register_cells",
@@ -74,27 +85,37 @@ class HookCall:
 
 
 class Hooks:
-    """The lifecycle hooks (``rnnbench_run_stored``, ``rnnbench_report_section``)
-    of the loaded plugins."""
+    """The hooks of the loaded plugins: the registration hooks, and the
+    lifecycle hooks (``rnnbench_run_stored``, ``rnnbench_report_section``)."""
 
     def __init__(self, pm: pluggy.PluginManager | None = None, providers: dict[str, Provider] | None = None):
         self._pm = pm
         self._providers = providers or {}
 
     def call(self, hook: str, **kwargs: Any) -> Iterator[HookCall]:
-        """Call each implementation of ``hook`` on its own, in the order the
-        plugins were loaded, with the arguments it names; yield what each did.
-        An exception (not an interrupt) is caught and yielded as ``error``."""
+        """Call ``hook`` through pluggy once per plugin that implements it (not
+        only as a wrapper), in the order the plugins were loaded, leaving the
+        other implementing plugins out; yield a HookCall per value it returned
+        (pluggy drops ``None``). An exception (not an interrupt) is caught and
+        yielded as ``error``."""
         if self._pm is None:
             return
-        for impl in getattr(self._pm.hook, hook).get_hookimpls():
-            provider = self._providers.get(impl.plugin_name, Provider(impl.plugin_name))
+        caller = getattr(self._pm.hook, hook)
+        implementing = list(dict.fromkeys(
+            impl.plugin for impl in caller.get_hookimpls() if not (impl.wrapper or impl.hookwrapper)
+        ))
+        for plugin in implementing:
+            name = self._pm.get_name(plugin)
+            provider = self._providers.get(name, Provider(name))
+            others = [other for other in implementing if other is not plugin]
+            alone = self._pm.subset_hook_caller(hook, remove_plugins=others)
             try:
-                value = impl.function(*(kwargs[name] for name in impl.argnames))
+                values = alone(**kwargs)
             except Exception as exc:
                 yield HookCall(provider, error=exc)
                 continue
-            yield HookCall(provider, value)
+            for value in values:
+                yield HookCall(provider, value)
 
 
 class Registry:
@@ -107,10 +128,14 @@ class Registry:
         self.hooks = Hooks()
 
     def add(self, kind: str, cls: type, provider: Provider) -> None:
-        name = getattr(cls, "name", None)
-        if not isinstance(name, str) or not name:
-            self.problems.append(f"plugin {provider}: {kind} {cls!r} has no 'name'; ignored")
+        """Register ``cls``, which ``provider`` returned as a ``kind``; or, if it
+        breaks the contract of its base class or its name is taken, say why in
+        one line of ``problems`` and leave it out."""
+        breach = contract_breach(kind, cls)
+        if breach is not None:
+            self.problems.append(f"plugin {provider}: {breach}; ignored")
             return
+        name = cls.name
         taken = self.components.get((kind, name))
         if taken is not None:
             self.problems.append(
@@ -129,15 +154,56 @@ class Registry:
             return self.components[(kind, name)].cls
         except KeyError:
             known = ", ".join(self.names(kind)) or "none"
-            hint = ""
-            if self.problems:
-                hint = f" ({len(self.problems)} plugin problem(s) reported while loading)"
+            close = difflib.get_close_matches(name, self.names(kind), n=1)
+            if self.problems:  # the likely cause, in words: the first problem met loading the plugins
+                more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+                hint = f"; while loading the plugins: {self.problems[0]}{more}"
+            elif close:
+                hint = f"; did you mean '{close[0]}'?"
+            else:
+                hint = "; is the plugin that provides it installed, or given with --plugin?"
             raise UnknownName(f"unknown {kind} '{name}'; known: {known}{hint}") from None
 
     def create(self, kind: str, ref, *args):
         """Instantiate the component a spec reference names, with validated params."""
         cls = self.get(kind, ref.name)
         return cls(cls.Params.model_validate(ref.params), *args)
+
+
+def required_members(base: type) -> list[str]:
+    """What every subclass of ``base`` (a base class of :mod:`rnnbench.api`)
+    must define itself: the attributes ``base`` declares without a value, then
+    its abstract methods. The rest has a default."""
+    declared = [name for name in inspect.get_annotations(base) if not hasattr(base, name)]
+    return declared + sorted(getattr(base, "__abstractmethods__", ()))
+
+
+def contract_breach(kind: str, cls: object) -> str | None:
+    """Why ``cls`` cannot be registered as a ``kind``, in a few words naming it
+    and what it lacks; None if it keeps the contract of the kind's base class."""
+    base = BASES[kind]
+    base_name = f"rnnbench.api.{base.__name__}"
+    where = _described(cls)
+    if not isinstance(cls, type):
+        return f"{kind} {where} is not a class"
+    if not issubclass(cls, base):
+        return f"{kind} {where} is not a subclass of {base_name}"
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        return f"{kind} {where} has no 'name'"
+    lacking = [member for member in required_members(base)
+               if not hasattr(cls, member) or member in getattr(cls, "__abstractmethods__", ())]
+    if lacking:
+        return (f"{kind} '{name}' ({where}) does not define {', '.join(map(repr, lacking))}, "
+                f"which {base_name} requires")
+    return None
+
+
+def _described(value: object) -> str:
+    """``value`` in a few words: a class by its module and name, anything else by a short repr."""
+    if isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    return reprlib.repr(value)
 
 
 def _import_plugin_module(spec: str):
@@ -200,17 +266,16 @@ def load_registry(extra_modules: Iterable[str] = (), use_entry_points: bool = Tr
             continue
         register(plugin, f"module:{spec}", provider)
 
-    # Each implementation is called on its own, so that every contribution is
-    # attributed to its plugin and a plugin whose hook raises is isolated.
-    for kind in KINDS:
-        for impl in getattr(pm.hook, _HOOKS[kind]).get_hookimpls():
-            provider = providers[impl.plugin_name]
-            try:
-                contributed = impl.function() or []
-            except Exception as exc:
-                registry.problems.append(f"plugin {provider}: {_HOOKS[kind]} raised {one_line(exc)}")
-                continue
-            for cls in contributed:
-                registry.add(kind, cls, provider)
     registry.hooks = Hooks(pm, providers)
+    for kind in KINDS:
+        hook = _HOOKS[kind]
+        for call in registry.hooks.call(hook):
+            if call.error is not None:
+                registry.problems.append(f"plugin {call.provider}: {hook} raised {call.why()}")
+            elif not isinstance(call.value, (list, tuple)):
+                registry.problems.append(f"plugin {call.provider}: {hook} returned "
+                                         f"{_described(call.value)}, not a list of classes; ignored")
+            else:
+                for cls in call.value:
+                    registry.add(kind, cls, call.provider)
     return registry

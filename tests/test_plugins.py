@@ -22,9 +22,21 @@ def test_without_entry_points_nothing_is_registered():
     assert load_registry(use_entry_points=False).components == {}
 
 
-def test_unknown_name_lists_the_known_ones(registry):
-    with pytest.raises(UnknownName, match=r"unknown remedy 'nope'; known: chrono_init, clip_norm"):
+def test_unknown_name_lists_the_known_ones_and_says_what_may_be_wrong(registry, tmp_path):
+    with pytest.raises(UnknownName, match=r"unknown remedy 'nope'; known: chrono_init, clip_norm") as caught:
         registry.get("remedy", "nope")
+    assert str(caught.value).endswith("; is the plugin that provides it installed, or given with --plugin?")
+    with pytest.raises(UnknownName, match=r"; did you mean 'clip_norm'\?$"):
+        registry.get("remedy", "clip_nrom")
+    # a plugin that failed to load is the likely cause: the error says what happened to it
+    broken = tmp_path / "broken.py"
+    broken.write_text("import nothing_by_this_name\n")
+    with_broken = load_registry([str(broken)])
+    with pytest.raises(UnknownName) as caught:
+        with_broken.get("remedy", "scale_init")
+    message = str(caught.value)
+    assert "; while loading the plugins: plugin " in message and "broken.py" in message
+    assert "nothing_by_this_name" in message and "\n" not in message
 
 
 def test_a_plugin_module_given_as_a_file_is_loaded():

@@ -71,7 +71,8 @@ def test_every_plugin_problem_is_one_line_naming_its_field(registry):
     with pytest.raises(SpecError) as caught:
         resolve(suite, registry)
     assert caught.value.lines == [
-        "task: unknown task 'addding'; known: adding, copy_memory, digits, slot_filling, temporal_order",
+        "task: unknown task 'addding'; known: adding, copy_memory, digits, slot_filling, temporal_order; "
+        "did you mean 'adding'?",
         "variants[0].remedies[0]: remedy 'clip_norm': threshold: Input should be greater than 0",
         "variants[1]: cell_params of cell 'lstm': forget_gate: Extra inputs are not permitted",
     ]
