@@ -30,6 +30,7 @@ _LAZY = {
     "concat": "rnnbench.session",
     "Results": "rnnbench.session",
     "RnnbenchWarning": "rnnbench.session",
+    "StoredSuite": "rnnbench.session",
     "ReportSection": "rnnbench.api",
     "SpecError": "rnnbench.spec",
     "StoreError": "rnnbench.store",

@@ -50,7 +50,7 @@ from rnnbench.store import Contents, Store, find_result_dirs
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["Results", "RnnbenchWarning", "concat", "load", "run"]
+__all__ = ["Results", "RnnbenchWarning", "StoredSuite", "concat", "load", "run"]
 
 SuiteLike = Union[str, os.PathLike, Mapping[str, Any], SuiteSpec]
 Warn = Callable[[str], None]
@@ -287,11 +287,20 @@ class BarProgress(Progress):
 
 
 @dataclasses.dataclass(frozen=True)
-class _Part:
-    """One suite's results directory, and what was read from it."""
+class StoredSuite:
+    """One suite's results directory, and what was read from it: the part of
+    ``Results`` that one suite contributes."""
 
     store: Store
     contents: Contents
+
+    @classmethod
+    def read(cls, where: str | os.PathLike | Store, warn: Warn | None = None) -> StoredSuite:
+        """Read one suite's results directory (``<out>/results/<suite>``) as it
+        is now, changing nothing on disk; a record that cannot be read goes to
+        ``warn`` and is left out."""
+        store = where if isinstance(where, Store) else Store(where, set_aside=False, warn=warn)
+        return cls(store, store.contents())
 
     @property
     def records(self) -> list[RunResult]:
@@ -312,18 +321,36 @@ class Results:
 
     def __init__(
         self,
-        parts: Iterable[_Part],
+        parts: Iterable[StoredSuite],
         warnings: Iterable[str] = (),
         summary: SweepSummary | None = None,
         report_path: Path | None = None,
+        *,
+        summaries: Iterable[SweepSummary] = (),
+        report_paths: Iterable[Path] = (),
     ):
+        """``parts``: a ``StoredSuite`` per suite (``StoredSuite.read(path)``).
+        ``summaries`` and ``report_paths`` are those of results being joined;
+        ``summary`` and ``report_path`` add one each."""
         self._parts = tuple(parts)
         self.warnings: list[str] = list(warnings)
         """The problems met while loading or running, one line each."""
-        self.summary = summary
-        """What the sweep did (``run`` only): runs done by status, skipped, total."""
-        self.report_path = report_path
-        """The report's index.html (``run`` with ``report=True`` only)."""
+        self.summaries: list[SweepSummary] = [*summaries, *([summary] if summary is not None else [])]
+        """What each sweep behind these results did (``run``, and results joined from runs)."""
+        self.report_paths: list[Path] = [*report_paths, *([report_path] if report_path is not None else [])]
+        """The reports written (``run`` with ``report=True``, and results joined from them)."""
+
+    @property
+    def summary(self) -> SweepSummary | None:
+        """What the sweep did (``run``): runs done by status, skipped, total;
+        None unless exactly one sweep made these results (see ``summaries``)."""
+        return self.summaries[0] if len(self.summaries) == 1 else None
+
+    @property
+    def report_path(self) -> Path | None:
+        """The report's index.html (``run`` with ``report=True``); None unless
+        exactly one report was written (see ``report_paths``)."""
+        return self.report_paths[0] if len(self.report_paths) == 1 else None
 
     @property
     def suites(self) -> list[SuiteSpec]:
@@ -393,7 +420,7 @@ class Results:
     def __add__(self, other: Results) -> Results:
         if not isinstance(other, Results):
             return NotImplemented
-        return Results([*self._parts, *other._parts], [*self.warnings, *other.warnings])
+        return concat([self, other])
 
     def __len__(self) -> int:
         return sum(len(part.records) for part in self._parts)
@@ -461,7 +488,7 @@ def run(
         from rnnbench.report import build_report
 
         index = build_report(store, Path(out) / "reports", hooks=registry.hooks, warn=warnings, contents=contents)
-    return Results([_Part(store, contents)], warnings.lines, summary=summary, report_path=index)
+    return Results([StoredSuite(store, contents)], warnings.lines, summary=summary, report_path=index)
 
 
 def load(path: str | os.PathLike) -> Results:
@@ -474,18 +501,16 @@ def load(path: str | os.PathLike) -> Results:
     StoreError if a suite's ``suite.json`` cannot be read.
     """
     warnings = Warnings(python=True)
-    parts = []
-    for directory in find_result_dirs(path):
-        store = Store(directory, set_aside=False, warn=warnings)
-        parts.append(_Part(store, store.contents()))
+    parts = [StoredSuite.read(directory, warnings) for directory in find_result_dirs(path)]
     return Results(parts, warnings.lines)
 
 
 def concat(results: Iterable[Results]) -> Results:
     """The results of several suites or machines as one: their tables are
     concatenated, with the columns of all of them."""
-    parts, warnings = [], []
-    for r in results:
-        parts += r._parts
-        warnings += r.warnings
-    return Results(parts, warnings)
+    results = list(results)
+    return Results(
+        [part for r in results for part in r._parts], [line for r in results for line in r.warnings],
+        summaries=[s for r in results for s in r.summaries],
+        report_paths=[p for r in results for p in r.report_paths],
+    )

@@ -209,6 +209,17 @@ def test_results_of_several_suites_concatenate(small, other, tmp_path):
     )
     assert len(joined.curves()) == len(a.curves()) + len(b.curves())
     assert len(a + b) == 5
+    # joining keeps what it can: both sweeps' summaries; no single summary speaks for both
+    assert joined.summaries == [a.summary, b.summary] == (a + b).summaries
+    assert joined.summary is None and a.summary.counts == {"ok": 4}
+
+
+def test_results_are_built_from_stored_suites_without_private_helpers(small, tmp_path):
+    _, out = small
+    part = rnnbench.StoredSuite.read(out / "results" / "small")
+    built = rnnbench.Results([part])
+    assert built.suite.name == "small" and len(built) == 4 and built.summary is None
+    pd.testing.assert_frame_equal(built.runs(), rnnbench.load(out / "results" / "small").runs())
 
 
 def test_one_suite_from_two_machines(small, tmp_path):
