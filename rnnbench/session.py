@@ -45,7 +45,7 @@ from rnnbench.results import STATUSES, RunResult
 from rnnbench.runner import FAILED, Progress, SweepSummary, run_suite
 from rnnbench.resolve import resolve, resolve_data, resolve_file
 from rnnbench.spec import ExecutionSpec, RunSpec, SpecError, SuiteSpec, first_problem
-from rnnbench.store import Contents, Store, find_result_dirs
+from rnnbench.store import Contents, Store, StoreError, find_result_dirs
 
 if TYPE_CHECKING:
     import pandas
@@ -435,6 +435,23 @@ class Results:
         return f"<Results {described or 'empty'}{said}>"
 
 
+def _short(function):
+    """The API function ``function``, whose expected errors (a suite, a store,
+    executor options that cannot be used) reach the caller as raised from it:
+    one frame and the message, not the path through the package's modules."""
+    expected = (SpecError, StoreError, ExecutorUnavailable)
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except expected as exc:
+            raise exc.with_traceback(None) from None
+
+    return wrapper
+
+
+@_short
 def run(
     suite: SuiteLike = "default",
     *,
@@ -491,6 +508,7 @@ def run(
     return Results([StoredSuite(store, contents)], warnings.lines, summary=summary, report_path=index)
 
 
+@_short
 def load(path: str | os.PathLike) -> Results:
     """The results stored in ``path``: one suite's results directory
     (``<out>/results/<suite>``) or a directory of them (``<out>/results``).

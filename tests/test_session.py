@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pandas as pd
@@ -346,6 +347,9 @@ def test_a_suite_that_cannot_run_raises_spec_error(tmp_path, suite, message):
         rnnbench.run(suite, out=tmp_path)
     assert message in str(caught.value) and len(str(caught.value).splitlines()) == 1
     assert not (tmp_path / "results").exists()
+    # the caller sees it raised from rnnbench.run: no path through the package, no chained error
+    frames = traceback.extract_tb(caught.value.__traceback__)
+    assert [f.name for f in frames[1:]] == ["wrapper"] and caught.value.__suppress_context__
 
 
 @pytest.mark.parametrize(
