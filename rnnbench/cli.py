@@ -620,8 +620,11 @@ def gradcheck(suite, variants, cell, activation, init, remedies, tolerance, plug
     For each variant, every parameter's BPTT gradient (float64, full BPTT, with
     the remedies' penalties and summed-input transforms) is compared with
     central finite differences, on a many-to-one MSE problem and a many-to-many
-    cross-entropy problem with masked steps. Exit code 1 if any error exceeds
-    the tolerance. Give a suite (all its variants, or --variant ones), or an
+    cross-entropy problem with masked steps. Then every remedy hook runs: two
+    real training steps on each problem (the suite's dtype and optimiser), as
+    `run` takes them. Exit code 1 if any error exceeds the tolerance, or if a
+    hook raises or returns non-finite numbers (one line naming the remedy and
+    the hook). Give a suite (all its variants, or --variant ones), or an
     ad-hoc variant with --cell, --activation, --init and --remedy.
     """
     from rnnbench import gradcheck as checks
@@ -631,8 +634,13 @@ def gradcheck(suite, variants, cell, activation, init, remedies, tolerance, plug
         if cell or remedies or activation or init:
             checked = [checks.command_line_variant(registry, cell, activation, init,
                                                    [_remedy_ref(r) for r in remedies])]
+            train = None  # the default training settings
         else:
-            checked = checks.suite_variants(_load(suite or "default", registry), variants)
+            loaded = _load(suite or "default", registry)
+            checked, train = checks.suite_variants(loaded, variants), loaded.train
+    except checks.Crashed as exc:  # a remedy's configure or check crashed
+        click.echo(f"error: {checks.COMMAND_LINE}: {exc}", err=True)
+        sys.exit(1)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     failed = 0
@@ -640,12 +648,13 @@ def gradcheck(suite, variants, cell, activation, init, remedies, tolerance, plug
         remedies_text = ", ".join(r.name for r in v.remedies) or "no remedy"
         click.echo(f"{v.name}: cell {v.cell}, activation {v.activation}, init {v.init}, {remedies_text}")
         try:
-            for done in checks.check_variant(v, registry, tolerance):
+            for done in checks.check_variant(v, registry, tolerance, train):
                 bad = done.failed
                 failed += bool(bad)
                 verdict = "FAILED " + ", ".join(f"{n} {e:.1e}" for n, e in bad.items()) if bad else "ok"
                 click.echo(f"  {done.loss:<13} {done.shape:<12} {len(done.errors)} parameters, "
-                           f"largest relative error {done.errors[done.worst]:.1e} ({done.worst}): {verdict}")
+                           f"largest relative error {done.errors[done.worst]:.1e} ({done.worst}), "
+                           f"{checks.STEPS} training steps: {verdict}")
         except checks.Crashed as exc:
             click.echo(f"error: {v.name}: {exc}", err=True)
             failed += 1
