@@ -52,7 +52,7 @@ from pydantic import ValidationError
 from rnnbench import training
 from rnnbench.api import Batch, Remedy, SummedInputTransform
 from rnnbench.engine import numerics
-from rnnbench.engine.finite_differences import check_gradients
+from rnnbench.engine.finite_differences import EPS, check_gradients
 from rnnbench.engine.network import cast
 from rnnbench.resolve import Refused, resolve_variant
 from rnnbench.spec import SuiteSpec, TrainSpec, VariantSpec, format_validation_error
@@ -111,7 +111,7 @@ def make_problem(
     return Problem(model, Batch(x, y, mask))
 
 
-def gradient_errors(problem: Problem, eps: float = 1e-6) -> dict[str, float]:
+def gradient_errors(problem: Problem, eps: float = EPS) -> dict[str, float]:
     """Relative error of each parameter's analytic gradient against finite
     differences, with subnormals kept (flush-to-zero off) so no difference is lost."""
     with numerics.flush_to_zero(False):

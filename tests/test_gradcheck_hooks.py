@@ -220,3 +220,14 @@ def test_a_crash_in_check_is_one_line_on_the_command_line(tmp_path):
         "error: command line: remedy 'checking' failed in check (checking the combination): "
         "AttributeError: 'ModelConfig' object has no attribute 'no_such_field'"
     ]
+
+
+def test_the_chrono_initialised_lstm_passes_where_round_off_once_failed_it():
+    """Its saturated forget gates make the W_hh gradient small beside the loss: at a
+    finite-difference step of 1e-6 round-off gave 2e-6 > 1e-6; the step balancing
+    round-off against truncation (1e-5) gives about 1e-7, while a wrong formula still
+    gives 1e-2 (tests/test_textbook.py)."""
+    done = subprocess.run([sys.executable, "-m", "rnnbench", "gradcheck", "gates", "--variant", "LSTM, chrono init"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count(": ok") == 2
