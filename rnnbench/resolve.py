@@ -8,11 +8,14 @@ checked. It
    model (the task, the optimiser, each remedy, each variant's cell), and
    writes every default out, so that a run's key changes when a default does;
 2. checks each variant's combination of cell, activation, initialisation and
-   remedies (``model_config``: the remedies configure the model in order, each
-   may refuse it, and the cell must offer the activation and initialisation);
-3. checks the tuning protocol against the plugins (searched parameters that
-   exist, trials whose settings the plugins accept, a selection metric the
-   task reports) and fills in which way the metric is better;
+   remedies (``rnnbench.variant.model_config``: the remedies configure the
+   model in order, each may refuse it, and the cell must offer the activation
+   and initialisation);
+3. checks the tuning protocol, the one place it is checked
+   (``tuning_problems``: tuning seeds apart from the evaluation seeds,
+   searched names that are numeric settings of the variants' plugins, searches
+   that fit the budget, trials whose settings the plugins accept, a selection
+   metric the task reports), and fills in which way the metric is better;
 
 and returns a ``Resolved`` suite, whose runs are the ones keyed and stored:
 the grid as written, or, for a tuned suite, the trials of its search
@@ -21,25 +24,27 @@ tuning selects.
 
 Every problem is one line naming the field, as ``rnnbench.spec`` names the
 fields whose structure is wrong: ``variants[1].remedies[0]: remedy
-'clip_norm': threshold: Input should be greater than 0``.
+'clip_norm': threshold: Input should be greater than 0``; every problem is
+reported at once (those of the tuning protocol once the plugins' parameters
+are good).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import difflib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
 
 from rnnbench import tuning
-from rnnbench.api import ModelConfig, Remedy
 from rnnbench.results import RunResult
 from rnnbench.spec import (
     PluginRef,
     RunSpec,
+    SearchDim,
     SpecError,
     SuiteSpec,
     TrainSpec,
@@ -51,6 +56,7 @@ from rnnbench.spec import (
     parse_suite,
     suite_line,
 )
+from rnnbench.variant import model_config  # a variant's combination, checked where it is built
 
 
 class Refused(ValueError):
@@ -83,44 +89,6 @@ def plugin_ref(ref: PluginRef, registry) -> PluginRef:
     except ValidationError as exc:
         raise ValueError(f"{ref.kind} '{ref.name}': {first_problem(exc)}") from None
     return type(ref).model_construct(name=ref.name, **params.model_dump(mode="json"))
-
-
-def model_config(variant: VariantSpec, registry, input_size: int, output_size: int, dtype) -> tuple[ModelConfig, list[Remedy]]:
-    """The model configuration of ``variant`` (its remedies applied, in order,
-    its cell's parameters validated) and its remedy instances.
-
-    ValueError naming the remedy or the field when the combination is refused.
-    """
-    remedies = [registry.create("remedy", ref) for ref in variant.remedies]
-    config = ModelConfig(
-        cell=variant.cell,
-        activation=variant.activation,
-        init=variant.init,
-        input_size=input_size,
-        hidden_size=variant.hidden_size,
-        output_size=output_size,
-        dtype=np.dtype(dtype),
-    )
-    for remedy in remedies:
-        config = remedy.configure(config)
-    cell = registry.get("cell", config.cell)
-    try:
-        config = dataclasses.replace(config, cell_params=cell.Params.model_validate(variant.cell_params))
-    except ValidationError as exc:
-        raise ValueError(f"cell_params of cell '{config.cell}': {first_problem(exc)}") from None
-    for remedy in remedies:  # first, so that a remedy's own reason is the one given
-        try:
-            remedy.check(config)
-        except ValueError as exc:
-            raise ValueError(f"remedy '{remedy.name}' does not apply here: {exc}") from None
-    for field, allowed in (("activation", cell.activations), ("init", cell.inits)):
-        value = getattr(config, field)
-        if value not in allowed:
-            raise ValueError(
-                f"{field} '{value}' is not available for cell '{config.cell}'; "
-                f"choose one of: {', '.join(allowed)}"
-            )
-    return config, remedies
 
 
 def _variant_problems(variant: VariantSpec, registry) -> tuple[VariantSpec, list[Refused]]:
@@ -180,6 +148,11 @@ class Resolved:
         """The runs the report and findings read (see ``tuning.evaluation_runs``)."""
         return tuning.evaluation_runs(self.suite, selections)
 
+    def stages(self, stored: Callable[[list[RunSpec]], list[RunResult]]) -> tuning.Stages:
+        """The trials, their stored results (``stored``), what they select and
+        the evaluation runs of that (see ``tuning.stages``)."""
+        return tuning.stages(self.suite, stored)
+
 
 def resolve(suite: SuiteSpec, registry) -> Resolved:
     """Resolve ``suite`` against ``registry`` (see the module's docstring).
@@ -206,10 +179,9 @@ def resolve(suite: SuiteSpec, registry) -> Resolved:
         "task": task, "train": suite.train.model_copy(update={"optimizer": optimizer}), "variants": variants,
     })
     if resolved.tuning is not None:
-        try:
-            _check_tuning(resolved, registry)
-        except ValueError as exc:
-            raise SpecError([suite_line(str(exc))]) from None
+        lines = tuning_problems(resolved, registry)
+        if lines:
+            raise SpecError([suite_line(line) for line in lines])
         if resolved.tuning.goal is None:
             metric = resolved.tuning.metric
             declared = registry.get("task", resolved.task.name).metrics
@@ -239,29 +211,138 @@ def resolve_file(path: str | Path, registry) -> SuiteSpec:
     return load_suite(path, _resolver(registry))
 
 
-def _check_tuning(suite: SuiteSpec, registry) -> None:
-    """The tuning protocol checked against the plugins, in this order: every
-    searched name is a setting of some variant and a numeric parameter of its
-    plugin, each variant's search fits the budget and every trial's settings
-    are accepted, the task reports the selection metric. ValueError naming
-    the field."""
-    tuning.check_applies(suite)
-    _check_names(suite, registry)
-    for variant in suite.variants:
-        for values in tuning.trials_of(suite, variant):
-            try:
-                v, t = tuning.trial_settings(variant, suite.train, values)
-                resolve_variant(v, registry)
-                plugin_ref(t.optimizer, registry)
-            except ValueError as exc:
-                shown = ", ".join(f"{k}={v:g}" for k, v in values.items())
-                raise ValueError(f"tuning: variant '{variant.name}' at {shown}: {_detail(exc)}") from None
+# --- the tuning protocol --------------------------------------------------------------------
+
+
+def tuning_problems(suite: SuiteSpec, registry) -> list[str]:
+    """The one check of a tuning protocol, against the plugins, on a suite
+    whose variants are resolved (their cells' defaults written out): every
+    problem, one line each naming its field. In this order: tuning seeds that
+    are also evaluation seeds; each searched name that is not a numeric
+    setting of some variant (one line per bad dimension); then, when every
+    name is good, each variant's search that does not fit the budget and the
+    first trial of each variant whose settings the plugins refuse (variants
+    with the same problem share a line); last, a selection metric the task
+    does not report."""
+    lines = []
+    overlap = sorted(set(suite.tuning.seeds) & set(suite.seeds))
+    if overlap:
+        shown = ", ".join(map(str, overlap))
+        lines.append(f"tuning.seeds: {shown} {'is also an evaluation seed' if len(overlap) == 1 else 'are also evaluation seeds'}; keep them apart")
+    names = _name_problems(suite, registry)
+    lines += names
+    if not names:
+        lines += _search_problems(suite, registry)
     metrics = registry.get("task", suite.task.name).metrics
     if suite.tuning.metric != "validation_loss" and suite.tuning.metric not in metrics:
         known = ", ".join(["validation_loss", *metrics])
-        raise ValueError(
+        lines.append(
             f"tuning.metric: task '{suite.task.name}' does not report '{suite.tuning.metric}' (it reports: {known})"
         )
+    return lines
+
+
+def _name_problems(suite: SuiteSpec, registry) -> list[str]:
+    """One line per searched name that names no numeric setting of a variant it is searched for."""
+    lines = []
+    for i, dim in enumerate(suite.tuning.search):
+        problem = _dim_problem(dim, suite.variants, suite, registry)
+        if problem:
+            lines.append(f"tuning.search[{i}].name: '{dim.name}': {problem}")
+    for i, variant in enumerate(suite.variants):
+        for j, dim in enumerate(variant.search):
+            problem = _dim_problem(dim, [variant], suite, registry)
+            if problem:
+                lines.append(f"variants[{i}].search[{j}].name: '{dim.name}': {problem}")
+    return lines
+
+
+def _dim_problem(dim: SearchDim, variants: list[VariantSpec], suite: SuiteSpec, registry) -> str | None:
+    """What is wrong with searching ``dim`` for ``variants`` (one of them must have it), or None."""
+    target = dim.target
+    if target.kind == "train":
+        fields = [n for n, f in TrainSpec.model_fields.items() if f.annotation in (int, float)]
+        if target.param not in fields:
+            return f"'{target.param}' is not a numeric training setting{_options(target.param, sorted(fields), 'those are:')}"
+    elif target.kind == "optimizer":
+        name = suite.train.optimizer.name
+        params = list(registry.get("optimizer", name).Params.model_fields)
+        if target.param not in params:
+            return f"optimizer '{name}' has no parameter '{target.param}'{_options(target.param, params)}"
+    elif target.kind == "cell":
+        if not any(tuning.applies(dim, v) for v in variants):
+            return _no_cell_parameter(target.param, variants, registry)
+    elif target.kind == "remedy":
+        if not any(tuning.applies(dim, v) for v in variants):
+            remedies = list(dict.fromkeys(r.name for v in variants for r in v.remedies))
+            if len(variants) == 1:
+                return f"variant '{variants[0].name}' has no remedy '{target.remedy}'{_options(target.remedy, remedies)}"
+            return f"no variant has remedy '{target.remedy}'{_options(target.remedy, remedies, 'their remedies:')}"
+        params = list(registry.get("remedy", target.remedy).Params.model_fields)
+        if target.param not in params:
+            return f"remedy '{target.remedy}' has no parameter '{target.param}'{_options(target.param, params)}"
+    return None
+
+
+def _no_cell_parameter(param: str, variants: list[VariantSpec], registry) -> str:
+    """``cell 'lstm' has no parameter 'forget_bais' (it has: forget_bias); did you
+    mean 'forget_bias'?``, naming every cell of ``variants`` (the cell each is
+    built with, after its remedies chose)."""
+    cells: dict[str, list[str]] = {}
+    for variant in variants:
+        cell = model_config(variant, registry, input_size=1, output_size=1, dtype="float64")[0].cell
+        cells.setdefault(cell, list(registry.get("cell", cell).Params.model_fields))
+    if len(cells) == 1:
+        ((cell, params),) = cells.items()
+        return f"cell '{cell}' has no parameter '{param}'{_options(param, params)}"
+    named = ", ".join(f"'{c}'" for c in cells)
+    each = "; ".join(f"{c} has: {', '.join(p)}" if p else f"{c} has none" for c, p in cells.items())
+    every = list(dict.fromkeys(p for params in cells.values() for p in params))
+    return f"cells {named} have no parameter '{param}' ({each}){_hint(param, every)}"
+
+
+def _options(wrong: str, known: list[str], label: str = "it has:") -> str:
+    """`` (it has: a, b); did you mean 'a'?``, what is known said after ``label``
+    (`` (it has: none)`` when nothing is)."""
+    return f" ({label} {', '.join(known) or 'none'}){_hint(wrong, known)}"
+
+
+def _hint(wrong: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(wrong, known, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _search_problems(suite: SuiteSpec, registry) -> list[str]:
+    """Each variant whose search does not fit the budget, then the first trial of
+    each variant whose settings the plugins refuse; variants with the same
+    problem share one line, ``tuning: variants 'a', 'b': ...``."""
+    by_problem: dict[str, list[str]] = {}
+    for variant in suite.variants:
+        problem = _variant_search_problem(suite, variant, registry)
+        if problem is not None:
+            by_problem.setdefault(problem, []).append(variant.name)
+    lines = []
+    for problem, names in by_problem.items():
+        who = f"variant '{names[0]}'" if len(names) == 1 else "variants " + ", ".join(f"'{n}'" for n in names)
+        lines.append(f"tuning: {who}{problem}")
+    return lines
+
+
+def _variant_search_problem(suite: SuiteSpec, variant: VariantSpec, registry) -> str | None:
+    """What follows the variant's name in its problem line, or None."""
+    try:
+        trials = tuning.search(suite, variant)
+    except ValueError as exc:
+        return f": {exc}"
+    for values in trials:
+        try:
+            v, t = tuning.trial_settings(variant, suite.train, values)
+            resolve_variant(v, registry)
+            plugin_ref(t.optimizer, registry)
+        except ValueError as exc:
+            shown = ", ".join(f"{k}={x:g}" for k, x in values.items())
+            return f" at {shown}: {_detail(exc)}"
+    return None
 
 
 def _detail(exc: ValueError) -> str:
@@ -270,26 +351,3 @@ def _detail(exc: ValueError) -> str:
         line = format_validation_error(exc, root="variant")[0]
         return f"train.{line}" if exc.title == TrainSpec.__name__ else line
     return str(exc).splitlines()[0]
-
-
-def _check_names(suite: SuiteSpec, registry) -> None:
-    """Every train/optimizer/remedy name searched is a numeric setting of its plugin."""
-    dims = [(f"tuning.search[{i}]", d) for i, d in enumerate(suite.tuning.search)]
-    dims += [(f"variants[{i}].search[{j}]", d) for i, v in enumerate(suite.variants) for j, d in enumerate(v.search)]
-    for where, dim in dims:
-        kind, *rest = dim.name.split(".")
-        if kind == "train":
-            fields = {n for n, f in TrainSpec.model_fields.items() if f.annotation in (int, float)}
-            if rest[0] not in fields:
-                raise ValueError(f"{where}: '{dim.name}' is not a numeric training setting "
-                                 f"({', '.join(sorted(fields))})")
-        elif kind == "optimizer":
-            params = registry.get("optimizer", suite.train.optimizer.name).Params.model_fields
-            if rest[0] not in params:
-                raise ValueError(f"{where}: optimizer '{suite.train.optimizer.name}' has no parameter "
-                                 f"'{rest[0]}' ({', '.join(params) or 'it has none'})")
-        elif kind == "remedy":
-            component = registry.get("remedy", rest[0])  # a ValueError naming the known ones
-            if rest[1] not in component.Params.model_fields:
-                raise ValueError(f"{where}: remedy '{rest[0]}' has no parameter '{rest[1]}' "
-                                 f"({', '.join(component.Params.model_fields) or 'it has none'})")

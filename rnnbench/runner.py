@@ -354,8 +354,7 @@ def run_suite(
         store.save_suite(stored_suite)
         if suite.tuning is None:
             return sweep(resolved.runs(), "evaluation")
-        trials = resolved.trial_runs()
-        tuned = sweep(trials, "tuning")
-        summary = sweep(resolved.evaluation_runs(resolved.select(store.load_runs(trials))), "evaluation")
+        tuned = sweep(resolved.trial_runs(), "tuning")
+        summary = sweep(resolved.stages(store.load_runs).evaluations, "evaluation")
         summary.tuning = tuned
         return summary

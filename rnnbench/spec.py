@@ -14,6 +14,7 @@ default out. ``rnnbench.resolve.resolve_data`` (``resolve_file``) does both.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -90,6 +91,30 @@ SEARCH_TARGETS = (
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class SearchTarget:
+    """What a search dimension's name says is searched: ``kind`` is one of
+    learning_rate, train, optimizer, cell and remedy; ``param`` the setting or
+    parameter ("" for learning_rate); ``remedy`` the remedy's name (for a remedy)."""
+
+    kind: str
+    param: str = ""
+    remedy: str = ""
+
+
+def search_target(name: str) -> SearchTarget:
+    """The one reading of a search dimension's name (see ``SearchDim``);
+    ValueError for a name that is none of ``SEARCH_TARGETS``."""
+    parts = name.split(".")
+    if name == "learning_rate":
+        return SearchTarget("learning_rate")
+    if len(parts) == 2 and parts[0] in ("train", "optimizer", "cell") and parts[1]:
+        return SearchTarget(parts[0], parts[1])
+    if len(parts) == 3 and parts[0] == "remedy" and parts[1] and parts[2]:
+        return SearchTarget("remedy", parts[2], parts[1])
+    raise ValueError(f"cannot search '{name}': name one of {SEARCH_TARGETS}")
+
+
 class SearchDim(_Strict):
     """One searched setting of a tuning protocol: a range or a list of values.
 
@@ -129,15 +154,13 @@ class SearchDim(_Strict):
     @field_validator("name")
     @classmethod
     def _known_target(cls, name: str) -> str:
-        parts = name.split(".")
-        ok = (
-            name == "learning_rate"
-            or (len(parts) == 2 and parts[0] in ("train", "optimizer", "cell") and parts[1])
-            or (len(parts) == 3 and parts[0] == "remedy" and parts[1] and parts[2])
-        )
-        if not ok:
-            raise ValueError(f"cannot search '{name}': name one of {SEARCH_TARGETS}")
+        search_target(name)
         return name
+
+    @property
+    def target(self) -> SearchTarget:
+        """What ``name`` says is searched (``search_target``)."""
+        return search_target(self.name)
 
 
 def _default_search() -> list[SearchDim]:
@@ -388,19 +411,18 @@ class SuiteSpec(_Strict):
         return name
 
     @model_validator(mode="after")
-    def _check_tuning(self):
-        if self.tuning is None:
-            for i, v in enumerate(self.variants):
-                if v.search:
-                    raise ValueError(f"variants[{i}].search: the suite has no [tuning] protocol")
-            for i, f in enumerate(self.findings):
-                if f.every_trial or f.measure.startswith("trials_"):
-                    raise ValueError(f"findings[{i}]: {'every_trial' if f.every_trial else f.measure} "
-                                     "needs a [tuning] protocol")
+    def _tuning_is_there(self):
+        """Fields that need a [tuning] table name one; the table itself is
+        checked by the resolution step (``rnnbench.resolve``)."""
+        if self.tuning is not None:
             return self
-        overlap = sorted(set(self.tuning.seeds) & set(self.seeds))
-        if overlap:
-            raise ValueError(f"tuning.seeds: {overlap[0]} is also an evaluation seed; keep them apart")
+        for i, v in enumerate(self.variants):
+            if v.search:
+                raise ValueError(f"variants[{i}].search: the suite has no [tuning] protocol")
+        for i, f in enumerate(self.findings):
+            if f.every_trial or f.measure.startswith("trials_"):
+                raise ValueError(f"findings[{i}]: {'every_trial' if f.every_trial else f.measure} "
+                                 "needs a [tuning] protocol")
         return self
 
     @model_validator(mode="after")
@@ -423,7 +445,9 @@ class SuiteSpec(_Strict):
     def scaled(self, scale: str) -> SuiteSpec:
         """The suite with the overrides of its ``[fast]`` or ``[paper]`` table
         applied, named ``<name>-<scale>``. Findings at a length or about a
-        variant the scaled suite does not run are left out. ValueError if the suite has no such table."""
+        variant the scaled suite does not run are left out. ValueError if the
+        suite has no such table. Its tuning protocol is checked, as every
+        suite's, when it is resolved (``rnnbench.resolve.resolve``)."""
         over = getattr(self, scale) if scale in SCALES else None
         if over is None:
             raise ValueError(f"suite '{self.name}' has no {scale} version")
@@ -459,16 +483,6 @@ class SuiteSpec(_Strict):
                 "tuning": self._scaled_tuning(over.tuning),
             }
         )
-        if sized.tuning is not None:  # the scaled protocol must fit the scaled suite
-            from rnnbench.tuning import check_tuning
-
-            overlap = set(sized.tuning.seeds) & set(sized.seeds)
-            if overlap:
-                raise ValueError(f"{scale}: tuning seed {min(overlap)} is also an evaluation seed")
-            try:
-                check_tuning(sized)
-            except ValueError as exc:
-                raise ValueError(f"{scale}: {exc}") from None
         return sized
 
     def _scaled_tuning(self, own: TuningSpec | None) -> TuningSpec | None:
@@ -588,22 +602,13 @@ def parse_suite(data: dict[str, Any], resolver: Resolver | None = None) -> Suite
 
     The structure is checked here. ``resolver`` checks the rest and returns the
     suite it accepts: ``rnnbench.resolve`` passes one that resolves the suite
-    against the plugins (``resolve_data``, ``resolve_file``). Without one, a
-    tuning protocol is checked as far as the file shows it."""
+    against the plugins (``resolve_data``, ``resolve_file``), the tuning
+    protocol included. Without one, only the structure is checked."""
     try:
         suite = SuiteSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(format_validation_error(exc)) from None
-    if resolver is not None:
-        return resolver(suite)
-    if suite.tuning is not None:  # the plugins' defaults are not known here
-        from rnnbench.tuning import check_tuning  # tuning builds on this module
-
-        try:
-            check_tuning(suite)
-        except ValueError as exc:
-            raise SpecError([suite_line(str(exc))]) from None
-    return suite
+    return suite if resolver is None else resolver(suite)
 
 
 def loads_suite(text: str, source: str, resolver: Resolver | None = None) -> SuiteSpec:

@@ -386,7 +386,7 @@ class Store:
 
     def selections(self) -> list[tuning.Selection]:
         """What the stored tuning runs select (empty for a suite without tuning)."""
-        return tuning.select(self.load_suite(), self.trials())
+        return tuning.stages(self.load_suite(), self.load_runs).selections
 
     def results(self) -> list[RunResult]:
         """Every stored evaluation run of the suite (for a tuned suite, those of
@@ -397,16 +397,14 @@ class Store:
         """The suite, its stored tuning runs, what they select and its stored
         evaluation runs, each record read once: for a verb that needs them all."""
         suite = self.load_suite()
-        trials = self.load_runs(tuning.trial_runs(suite))
-        selections = tuning.select(suite, trials)
-        return Contents(suite, trials, selections, self.load_runs(tuning.evaluation_runs(suite, selections)))
+        staged = tuning.stages(suite, self.load_runs)
+        return Contents(suite, staged.trial_results, staged.selections, self.load_runs(staged.evaluations))
 
     def planned(self, suite: SuiteSpec, records: dict[str, RunResult]) -> set[str]:
         """The keys ``suite`` plans, given its readable ``records``: its tuning
         runs and the evaluation runs of what they select (the grid, untuned)."""
-        trials = tuning.trial_runs(suite)
-        selections = tuning.select(suite, [records[r.key()] for r in trials if r.key() in records])
-        return {r.key() for r in trials} | {r.key() for r in tuning.evaluation_runs(suite, selections)}
+        staged = tuning.stages(suite, lambda runs: [records[r.key()] for r in runs if r.key() in records])
+        return {r.key() for r in staged.trials} | {r.key() for r in staged.evaluations}
 
     # --- damage ----------------------------------------------------------------------------------
 

@@ -15,6 +15,10 @@ plain runs and back:
 3. ``evaluation_runs``: the chosen configuration of each (variant, length),
    trained with the suite's seeds. Findings and the report read these.
 
+``stages`` runs 1 to 3 given what is stored: the runner, the store and the
+resolved suite read the sequence from there. The protocol is checked against
+the plugins by ``rnnbench.resolve``, not here.
+
 Everything here is a pure function of the suite and the stored results, so a
 sweep interrupted at any point, on any executor, selects the same trials.
 """
@@ -25,13 +29,13 @@ import dataclasses
 import itertools
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from rnnbench.results import RunResult
-from rnnbench.spec import RunSpec, SearchDim, SuiteSpec, TrainSpec, Trial, VariantSpec
+from rnnbench.spec import RunSpec, SearchDim, SuiteSpec, TrainSpec, Trial, VariantSpec, search_target
 
 SELECTION_RULE = (
     "A trial's score is the mean, over the tuning seeds, of the final value of the selection "
@@ -48,11 +52,11 @@ SELECTION_RULE = (
 def applies(dim: SearchDim, variant: VariantSpec) -> bool:
     """Whether ``dim`` is a setting of this variant (a cell or remedy parameter
     applies only to the variants whose cell or remedies have it)."""
-    kind, *rest = dim.name.split(".")
-    if kind == "cell":
-        return rest[0] in variant.cell_params
-    if kind == "remedy":
-        return any(r.name == rest[0] for r in variant.remedies)
+    target = dim.target
+    if target.kind == "cell":
+        return target.param in variant.cell_params
+    if target.kind == "remedy":
+        return any(r.name == target.remedy for r in variant.remedies)
     return True
 
 
@@ -161,19 +165,19 @@ def configure(
     v["search"] = []
     t = train.model_dump(mode="json")
     for name, value in values.items():
-        kind, *rest = name.split(".")
-        if kind == "learning_rate":
+        target = search_target(name)
+        if target.kind == "learning_rate":
             v["learning_rate"] = value
-        elif kind == "train":
-            t[rest[0]] = value
-        elif kind == "optimizer":
-            t["optimizer"][rest[0]] = value
-        elif kind == "cell":
-            v["cell_params"][rest[0]] = value
+        elif target.kind == "train":
+            t[target.param] = value
+        elif target.kind == "optimizer":
+            t["optimizer"][target.param] = value
+        elif target.kind == "cell":
+            v["cell_params"][target.param] = value
         else:  # remedy.<name>.<parameter>: every remedy of that name in the variant
             for remedy in v["remedies"]:
-                if remedy["name"] == rest[0]:
-                    remedy[rest[1]] = value
+                if remedy["name"] == target.remedy:
+                    remedy[target.param] = value
     return v, t
 
 
@@ -186,40 +190,6 @@ def trial_settings(variant: VariantSpec, train: TrainSpec, values: dict[str, flo
     validated (the plugins' parameters are checked by ``rnnbench.resolve``)."""
     v, t = configure(variant, train, {k: _as_number(x) for k, x in values.items()})
     return VariantSpec.model_validate(v), TrainSpec.model_validate(t)
-
-
-# --- checking a suite's protocol ---------------------------------------------------------------
-
-
-def check_tuning(suite: SuiteSpec) -> None:
-    """Raise ValueError, naming the field, if the suite's tuning protocol cannot
-    run as the suite file shows it: a searched name no variant has, a grid that
-    does not fit the budget. What the plugins accept (searched parameters, each
-    trial's settings, the selection metric) is checked by ``rnnbench.resolve``;
-    a cell parameter applies to the variants whose cell has it once
-    resolution has written the cell's defaults out."""
-    check_applies(suite)
-    for variant in suite.variants:
-        trials_of(suite, variant)
-
-
-def check_applies(suite: SuiteSpec) -> None:
-    """ValueError naming the field of a searched name that no variant has."""
-    for i, dim in enumerate(suite.tuning.search):
-        if not any(applies(dim, v) for v in suite.variants):
-            raise ValueError(f"tuning.search[{i}]: no variant has '{dim.name}'")
-    for i, variant in enumerate(suite.variants):
-        for j, dim in enumerate(variant.search):
-            if not applies(dim, variant):
-                raise ValueError(f"variants[{i}].search[{j}]: variant '{variant.name}' has no '{dim.name}'")
-
-
-def trials_of(suite: SuiteSpec, variant: VariantSpec) -> list[dict[str, float]]:
-    """``search(suite, variant)``; ValueError naming the variant if its search cannot be made."""
-    try:
-        return search(suite, variant)
-    except ValueError as exc:
-        raise ValueError(f"tuning: variant '{variant.name}': {exc}") from None
 
 
 # --- expansion and selection -----------------------------------------------------------------
@@ -361,6 +331,27 @@ def evaluation_runs(suite: SuiteSpec, selections: Sequence[Selection] = ()) -> l
             v, t = trial_settings(variant, suite.train, pick.values)
             runs += [RunSpec(task=suite.task, seq_len=seq_len, variant=v, seed=s, train=t) for s in suite.seeds]
     return runs
+
+
+@dataclasses.dataclass(frozen=True)
+class Stages:
+    """The tuning sequence of a suite, given what is stored, written out once:
+    its trial runs, the stored results of those, what they select and the
+    evaluation runs of that (without tuning: no trials, and the grid as written)."""
+
+    trials: list[RunSpec]
+    trial_results: list[RunResult]
+    selections: list[Selection]
+    evaluations: list[RunSpec]
+
+
+def stages(suite: SuiteSpec, stored: Callable[[list[RunSpec]], list[RunResult]]) -> Stages:
+    """``suite``'s tuning sequence (``Stages``); ``stored`` gives the stored
+    results of the runs it is handed, in their order, leaving out those not stored."""
+    trials = trial_runs(suite)
+    trial_results = stored(trials)
+    selections = select(suite, trial_results)
+    return Stages(trials, trial_results, selections, evaluation_runs(suite, selections))
 
 
 def planned_runs(suite: SuiteSpec) -> tuple[int, int]:

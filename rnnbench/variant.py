@@ -1,10 +1,12 @@
 """A resolved variant built into a model: the network, its parameters and its
 remedies, in the variant's order.
 
-The combination is checked, and the model configuration made, by
-``rnnbench.resolve.model_config``, the one place where plugins' parameters
-are checked; building is used by training, by the gradient check and by the
-benchmarks, so that all three train the same model.
+``model_config`` makes the model configuration of a variant and checks its
+combination of cell, activation, initialisation and remedies; the resolution
+step (``rnnbench.resolve``) calls it to check every variant of a suite before
+any run, and building calls it again. Building is used by training, by the
+gradient check and by the benchmarks, so that all three train the same model.
+This module knows nothing of suites or tuning.
 """
 
 from __future__ import annotations
@@ -12,10 +14,50 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from pydantic import ValidationError
+
 from rnnbench.api import Batch, ModelConfig, Params, Remedy
 from rnnbench.engine.losses import LOSSES
 from rnnbench.engine.network import Network, init_readout
-from rnnbench.resolve import model_config
+from rnnbench.spec import VariantSpec, first_problem
+
+
+def model_config(variant: VariantSpec, registry, input_size: int, output_size: int, dtype) -> tuple[ModelConfig, list[Remedy]]:
+    """The model configuration of ``variant`` (its remedies applied, in order,
+    its cell's parameters validated) and its remedy instances.
+
+    ValueError naming the remedy or the field when the combination is refused.
+    """
+    remedies = [registry.create("remedy", ref) for ref in variant.remedies]
+    config = ModelConfig(
+        cell=variant.cell,
+        activation=variant.activation,
+        init=variant.init,
+        input_size=input_size,
+        hidden_size=variant.hidden_size,
+        output_size=output_size,
+        dtype=np.dtype(dtype),
+    )
+    for remedy in remedies:
+        config = remedy.configure(config)
+    cell = registry.get("cell", config.cell)
+    try:
+        config = dataclasses.replace(config, cell_params=cell.Params.model_validate(variant.cell_params))
+    except ValidationError as exc:
+        raise ValueError(f"cell_params of cell '{config.cell}': {first_problem(exc)}") from None
+    for remedy in remedies:  # first, so that a remedy's own reason is the one given
+        try:
+            remedy.check(config)
+        except ValueError as exc:
+            raise ValueError(f"remedy '{remedy.name}' does not apply here: {exc}") from None
+    for field, allowed in (("activation", cell.activations), ("init", cell.inits)):
+        value = getattr(config, field)
+        if value not in allowed:
+            raise ValueError(
+                f"{field} '{value}' is not available for cell '{config.cell}'; "
+                f"choose one of: {', '.join(allowed)}"
+            )
+    return config, remedies
 
 
 @dataclasses.dataclass

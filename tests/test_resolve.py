@@ -58,8 +58,16 @@ def test_resolution_writes_every_default_out(registry):
 def test_a_cell_parameter_searched_needs_the_cells_defaults(registry):
     data = tomllib.loads(KEYS_SUITE.read_text())
     assert len(tuning.trial_runs(resolve_data(data, registry))) == len(TRIAL_KEYS)
-    with pytest.raises(SpecError, match=r"variants\[1\].search\[0\]: variant 'LSTM' has no 'cell.forget_bias'"):
-        parse_suite(data)  # the structure alone does not know the LSTM has a forget bias
+    structure = parse_suite(data)  # the structure alone does not know the LSTM has a forget bias
+    assert structure.variants[1].cell_params == {}
+    assert not tuning.applies(structure.variants[1].search[0], structure.variants[1])
+    data["variants"][1]["search"][0]["name"] = "cell.forget_bais"
+    with pytest.raises(SpecError) as caught:
+        resolve_data(data, registry)
+    assert caught.value.lines == [
+        "variants[1].search[0].name: 'cell.forget_bais': cell 'lstm' has no parameter 'forget_bais' "
+        "(it has: forget_bias); did you mean 'forget_bias'?"
+    ]
 
 
 def test_every_plugin_problem_is_one_line_naming_its_field(registry):

@@ -263,10 +263,11 @@ def test_a_sweep_finds_the_learning_rate_that_is_known_to_be_best(data, registry
         ({"search": [{"name": "learning_rate"}]}, "give low and high"),
         ({"metric": "accuracy"}, "tuning.metric: task 'adding' does not report 'accuracy'"),
         ({"search": [{"name": "remedy.clip_norm.thresh", "values": [1, 2, 3, 4]}]}, "remedy 'clip_norm' has no parameter 'thresh'"),
-        ({"search": [{"name": "remedy.nope.x", "values": [1, 2, 3, 4]}]}, "tuning.search[0]: no variant has 'remedy.nope.x'"),
+        ({"search": [{"name": "remedy.nope.x", "values": [1, 2, 3, 4]}]}, "tuning.search[0].name: 'remedy.nope.x': no variant has remedy 'nope' (their remedies: clip_norm)"),
         ({"search": [{"name": "optimizer.momentum2", "values": [1, 2, 3, 4]}]}, "optimizer 'sgd' has no parameter 'momentum2'"),
-        ({"search": [{"name": "train.dtype", "values": [1, 2, 3, 4]}]}, "'train.dtype' is not a numeric training setting"),
-        ({"search": [{"name": "cell.forget_bis", "values": [1, 2, 3, 4]}]}, "no variant has 'cell.forget_bis'"),
+        ({"search": [{"name": "train.dtype", "values": [1, 2, 3, 4]}]}, "'train.dtype': 'dtype' is not a numeric training setting"),
+        ({"search": [{"name": "cell.forget_bis", "values": [1, 2, 3, 4]}]}, "tuning.search[0].name: 'cell.forget_bis': cells 'vanilla', 'lstm' have no parameter "
+                                                                             "'forget_bis' (vanilla has none; lstm has: forget_bias); did you mean 'forget_bias'?"),
         ({"search": [{"name": "learning_rate", "values": [0.1, 0.2]}]}, "has 2 points, not the budget of 4"),
         ({"method": "grid", "search": [{"name": "learning_rate", "low": 0.1, "high": 1},
                                        {"name": "train.steps", "low": 1, "high": 9}]}, "a grid can split one range"),
@@ -280,6 +281,41 @@ def test_bad_tuning_input_is_one_line_naming_the_field(data, registry, change, m
         suite_of(data, registry)
     assert len(caught.value.lines) == 1
     assert message in caught.value.lines[0], caught.value.lines[0]
+
+
+def test_every_problem_of_a_tuning_table_is_reported_at_once(data, registry):
+    data["tuning"]["seeds"] = [1, 2, 100]
+    data["tuning"]["metric"] = "accuracy"
+    data["tuning"]["search"] = [
+        {"name": "learning_rate", "values": [0.1, 0.2, 0.3, 0.4]},
+        {"name": "cell.forget_bais", "values": [1.0]},
+        {"name": "optimizer.momentun", "values": [0.9]},
+        {"name": "remedy.clip_norm.treshold", "values": [1.0]},
+    ]
+    data["variants"][2]["search"] = [{"name": "remedy.clip_norm.threshold", "values": [1.0]}]
+    with pytest.raises(SpecError) as caught:
+        suite_of(data, registry)
+    assert caught.value.lines == [
+        "tuning.seeds: 1, 2 are also evaluation seeds; keep them apart",
+        "tuning.search[1].name: 'cell.forget_bais': cells 'vanilla', 'lstm' have no parameter 'forget_bais' "
+        "(vanilla has none; lstm has: forget_bias); did you mean 'forget_bias'?",
+        "tuning.search[2].name: 'optimizer.momentun': optimizer 'sgd' has no parameter 'momentun' (it has: none)",
+        "tuning.search[3].name: 'remedy.clip_norm.treshold': remedy 'clip_norm' has no parameter 'treshold' "
+        "(it has: threshold); did you mean 'threshold'?",
+        "variants[2].search[0].name: 'remedy.clip_norm.threshold': variant 'lstm' has no remedy 'clip_norm' "
+        "(it has: none)",
+        "tuning.metric: task 'adding' does not report 'accuracy' (it reports: validation_loss, max_abs_error)",
+    ]
+
+
+def test_variants_with_the_same_search_problem_share_a_line(data, registry):
+    data["tuning"]["search"] = [{"name": "learning_rate", "values": [-0.1, 0.1, 0.2, 0.3]}]
+    with pytest.raises(SpecError) as caught:
+        suite_of(data, registry)
+    assert caught.value.lines == [
+        "tuning: variants 'tanh', 'clipped', 'lstm' at learning_rate=-0.1: learning_rate: "
+        "Input should be greater than 0"
+    ]
 
 
 def test_a_variant_search_without_a_protocol_is_refused(data, registry):
