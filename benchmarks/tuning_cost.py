@@ -1,6 +1,6 @@
 """What tuning costs: a built-in suite swept with its tuning protocol and without it.
 
-    python -m benchmarks.tuning_cost [SUITE] [--fast] [--jobs 2]
+    python -m benchmarks.tuning_cost [SUITE] [--quick] [--jobs 2]
 
 Runs SUITE (default: ``default``) twice into temporary directories, one after
 the other in this process, on the same executor: as written but with its
@@ -44,14 +44,14 @@ def timed(suite, registry, execution: ExecutionSpec) -> tuple[float, int]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suite", nargs="?", default="default", choices=builtin_suites.names())
-    parser.add_argument("--fast", action="store_true", help="the suite's quick version")
+    parser.add_argument("--quick", action="store_true", help="the suite's quick version")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (1: in this process)")
     args = parser.parse_args(argv)
 
     registry = load_registry()
     tuned = builtin_suites.load(args.suite, registry)
-    if args.fast:
-        tuned = tuned.fast_version()
+    if args.quick:
+        tuned = tuned.quick_version()
     if tuned.tuning is None:
         print(f"suite '{tuned.name}' has no tuning protocol: nothing to compare")
         return 1

@@ -77,14 +77,23 @@ class _ChoiceOf(click.Choice):
         pass
 
 
-SCALE_CHOICE = _ChoiceOf("rnnbench.spec.SCALES")
+SCALE_CHOICE = _ChoiceOf("rnnbench.spec.SCALE_CHOICES")
+RENAMED = ("note: --fast is now --quick (a suite's quick version, its [quick] table); "
+           "--engine fast chooses the compiled path")
 
 
-def _scale(fast: bool, scale: str | None) -> str | None:
-    """The size asked for: --fast is --scale fast."""
-    if fast and scale not in (None, "fast"):
-        raise InputError(f"--fast and --scale {scale}: choose one")
-    return "fast" if fast else scale
+def _scale(quick: bool, fast: bool, scale: str | None) -> str | None:
+    """The size asked for: --quick is --scale quick; --fast and --scale fast,
+    the quick version's old names, say so on standard error and still work."""
+    from rnnbench.spec import scale_name
+
+    if fast or scale == "fast":
+        click.echo(RENAMED, err=True)
+    quick = quick or fast
+    scale = None if scale is None else scale_name(scale)
+    if quick and scale not in (None, "quick"):
+        raise InputError(f"--quick and --scale {scale}: choose one")
+    return "quick" if quick else scale
 
 
 def _echo_left_out(store: Store, what: str, runs: list[RunResult] | None = None) -> None:
@@ -197,19 +206,20 @@ def main() -> None:
          "README teaches), fast (compiled with numba) or auto (fast where numba is installed). "
          "Default: the environment variable RNNBENCH_ENGINE, else the suite's [execution], else auto.",
 )
-@click.option("--fast", is_flag=True,
-              help="Run the suite's quick version (its [fast] settings), stored as <name>-fast; "
-                   "the same as --scale fast.")
+@click.option("--quick", is_flag=True,
+              help="Run the suite's quick version (its [quick] settings), stored as <name>-quick; "
+                   "the same as --scale quick.")
+@click.option("--fast", is_flag=True, hidden=True, help="The old name of --quick.")
 @click.option("--scale", type=SCALE_CHOICE, default=None,
-              help="Run the suite at another size: fast (its [fast] settings) or paper (its [paper] "
+              help="Run the suite at another size: quick (its [quick] settings) or paper (its [paper] "
                    "settings: the papers' lengths and budgets, hours of CPU, for a cluster); stored "
                    "as <name>-<scale>.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @plugin_option
 def run(
     suite: str, out: Path, rerun: bool, rerun_other_versions: bool, retry_failed: bool, executor: str | None,
-    jobs: int | None, scheduler: str | None, timeout_s: float | None, engine: str | None, fast: bool,
-    scale: str | None, quiet: bool, plugins: tuple[str, ...],
+    jobs: int | None, scheduler: str | None, timeout_s: float | None, engine: str | None, quick: bool,
+    fast: bool, scale: str | None, quiet: bool, plugins: tuple[str, ...],
 ) -> None:
     """Run a suite and write its report.
 
@@ -232,7 +242,7 @@ def run(
     if rerun + retry_failed + rerun_other_versions > 1:
         raise InputError("--rerun, --retry-failed and --rerun-other-versions: choose one "
                          "(--rerun runs everything again)")
-    scale = _scale(fast, scale)
+    scale = _scale(quick, fast, scale)
     registry = _registry(plugins)
     try:
         prepared = session.prepare(
@@ -365,20 +375,21 @@ def list_suites() -> None:
 
 @main.command()
 @click.argument("suite")
-@click.option("--fast", is_flag=True,
-              help="Check the suite's quick version (its [fast] settings); the same as --scale fast.")
+@click.option("--quick", is_flag=True,
+              help="Check the suite's quick version (its [quick] settings); the same as --scale quick.")
+@click.option("--fast", is_flag=True, hidden=True, help="The old name of --quick.")
 @click.option("--scale", type=SCALE_CHOICE, default=None,
-              help="Check the suite at this size (its [fast] or [paper] settings) and count its runs.")
+              help="Check the suite at this size (its [quick] or [paper] settings) and count its runs.")
 @plugin_option
-def validate(suite: str, fast: bool, scale: str | None, plugins: tuple[str, ...]) -> None:
+def validate(suite: str, quick: bool, fast: bool, scale: str | None, plugins: tuple[str, ...]) -> None:
     """Check a suite file (or built-in suite name) without running it, and count its runs.
 
-    With --fast or --scale, the suite at that size is checked against the
+    With --quick or --scale, the suite at that size is checked against the
     plugins exactly as `rnnbench run` checks it (its own tuning protocol too).
     """
     from rnnbench.tuning import planned_runs
 
-    scale = _scale(fast, scale)
+    scale = _scale(quick, fast, scale)
     spec = _load(suite, _registry(plugins), scale)
     trials, evaluations = planned_runs(spec)
     click.echo(

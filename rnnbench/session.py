@@ -44,7 +44,7 @@ from rnnbench.registry import Registry, load_registry
 from rnnbench.results import STATUSES, RunResult
 from rnnbench.runner import FAILED, Progress, SweepSummary, run_suite
 from rnnbench.resolve import resolve, resolve_data, resolve_file
-from rnnbench.spec import ExecutionSpec, RunSpec, SpecError, SuiteSpec, first_problem
+from rnnbench.spec import ExecutionSpec, RunSpec, SpecError, SuiteSpec, first_problem, scale_name
 from rnnbench.store import Contents, Store, StoreError, find_result_dirs
 
 if TYPE_CHECKING:
@@ -113,12 +113,13 @@ def load_suite(suite: SuiteLike, registry: Registry, scale: str | None = None) -
     """``suite`` validated against ``registry``: the name of a built-in suite, a
     suite file (a path; a file wins over a built-in suite of the same name),
     a dict with a suite file's content, or a SuiteSpec; with ``scale``, its
-    ``fast`` or ``paper`` version, resolved against ``registry`` in turn (its
+    ``quick`` or ``paper`` version, resolved against ``registry`` in turn (its
     own tuning protocol too). SpecError, with one line per problem, if it
     cannot be run."""
     spec = _load_suite(suite, registry)
     if scale is None:
         return spec
+    scale = scale_name(scale)
     try:
         sized = spec.scaled(scale)
     except ValueError as exc:
@@ -174,7 +175,7 @@ def prepare(
     timeout: float | None = None,
     engine: str | None = None,
 ) -> Sweep:
-    """Validate ``suite`` (see ``load_suite``), scale it (``fast`` or ``paper``)
+    """Validate ``suite`` (see ``load_suite``), scale it (``quick`` or ``paper``)
     and put the executor options on top of its ``[execution]`` settings.
     SpecError for the suite or its scale, ExecutorUnavailable for the executor
     options, each one line."""
@@ -475,7 +476,7 @@ def run(
     ``out``/reports/<suite>/; ``executor`` (serial, processes, dask), ``jobs``,
     ``scheduler``, ``timeout`` (seconds per run) and ``engine`` ("textbook",
     "fast" or "auto": which path the cells run) override the suite's
-    ``[execution]``; ``scale`` runs its ``fast`` or ``paper`` size; runs already
+    ``[execution]``; ``scale`` runs its ``quick`` or ``paper`` size; runs already
     stored are skipped, but for those ``rerun`` names: "all" (or True),
     "failed" (those stored as error or timeout) or "other-versions" (those
     another version of rnnbench stored); ``plugins`` are modules to

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -342,7 +343,14 @@ class FindingSpec(_Strict):
         return self
 
 
-SCALES = ("fast", "paper")
+SCALES = ("quick", "paper")
+SCALE_ALIASES = {"fast": "quick"}  # the quick version's name before the compiled path took the word "fast"
+SCALE_CHOICES = (*SCALES, *SCALE_ALIASES)  # what --scale accepts
+
+
+def scale_name(scale: str) -> str:
+    """The scale ``scale`` names: "quick" for its old name "fast", else itself."""
+    return SCALE_ALIASES.get(scale, scale)
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 """What a suite's name may be: it names the folders results/<name>/ and reports/<name>/."""
@@ -359,10 +367,11 @@ def suite_name(text: str, fallback: str = "suite") -> str:
 
 
 class ScaleSpec(_Strict):
-    """Overrides that make another size of a suite: ``[fast]``, a quick version
+    """Overrides that make another size of a suite: ``[quick]``, a quick version
     small enough for the test suite to check the direction of its findings
-    (``rnnbench run NAME --fast``), and ``[paper]``, the papers' lengths and
-    training budgets, hours of CPU meant for a cluster (``--scale paper``)."""
+    (``rnnbench run NAME --quick``; ``[fast]`` is its old name), and ``[paper]``,
+    the papers' lengths and training budgets, hours of CPU meant for a cluster
+    (``--scale paper``)."""
 
     seq_lens: list[PositiveInt] | None = None
     seeds: list[NonNegativeInt] | None = None
@@ -395,7 +404,10 @@ class SuiteSpec(_Strict):
     findings: list[FindingSpec] = Field(
         default_factory=list, description="Known results the suite should reproduce."
     )
-    fast: ScaleSpec | None = Field(None, description="A quick version of the suite.")
+    quick: ScaleSpec | None = Field(
+        None, validation_alias=AliasChoices("quick", "fast"),
+        description="A quick version of the suite (--quick); [fast] is its old name.",
+    )
     paper: ScaleSpec | None = Field(
         None, description="The suite at its papers' lengths and training budgets (--scale paper)."
     )
@@ -438,16 +450,17 @@ class SuiteSpec(_Strict):
                 raise ValueError(f"findings[{i}].seq_len: {f.seq_len} is not in seq_lens")
         return self
 
-    def fast_version(self) -> SuiteSpec:
-        """The suite with its ``fast`` overrides applied, named ``<name>-fast``."""
-        return self.scaled("fast")
+    def quick_version(self) -> SuiteSpec:
+        """The suite with its ``quick`` overrides applied, named ``<name>-quick``."""
+        return self.scaled("quick")
 
     def scaled(self, scale: str) -> SuiteSpec:
-        """The suite with the overrides of its ``[fast]`` or ``[paper]`` table
-        applied, named ``<name>-<scale>``. Findings at a length or about a
+        """The suite with the overrides of its ``[quick]`` or ``[paper]`` table
+        applied, named ``<name>-<scale>`` ("fast" is the old name of "quick"). Findings at a length or about a
         variant the scaled suite does not run are left out. ValueError if the
         suite has no such table. Its tuning protocol is checked, as every
         suite's, when it is resolved (``rnnbench.resolve.resolve``)."""
+        scale = scale_name(scale)
         over = getattr(self, scale) if scale in SCALES else None
         if over is None:
             raise ValueError(f"suite '{self.name}' has no {scale} version")
@@ -478,7 +491,7 @@ class SuiteSpec(_Strict):
                     if (f.seq_len is None or f.seq_len in seq_lens) and f.variant in kept
                     and not (isinstance(f.bound, str) and f.bound not in kept)
                 ],
-                "fast": None,
+                "quick": None,
                 "paper": None,
                 "tuning": self._scaled_tuning(over.tuning),
             }

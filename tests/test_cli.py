@@ -202,53 +202,58 @@ def test_suites_lists_the_builtins_and_init_writes_one_out(tmp_path):
     names = [line.split()[0] for line in listed.stdout.splitlines()]
     assert {"default", "vanishing", "clipping", "gates", "irnn", "layernorm_l2", "copy_memory"} <= set(names)
     gates = next(l for l in listed.stdout.splitlines() if l.startswith("gates"))
-    assert "--scale fast" in gates and "--scale paper" in gates
+    assert "--scale quick" in gates and "--scale paper" in gates
     paper = rnnbench("validate", "gates", "--scale", "paper", cwd=tmp_path)
     assert paper.returncode == 0, paper.stderr
     assert "suite 'gates-paper', 5 variants x 3 lengths x 6 seeds = 90 runs, after 60 tuning runs" in paper.stdout
-    both = rnnbench("run", "gates", "--fast", "--scale", "paper", cwd=tmp_path)
-    assert both.returncode == 2 and "--fast and --scale paper: choose one" in both.stderr
-    both = rnnbench("validate", "gates", "--fast", "--scale", "paper", cwd=tmp_path)
-    assert both.returncode == 2 and "--fast and --scale paper: choose one" in both.stderr
-    fast = rnnbench("validate", "gates", "--fast", cwd=tmp_path)
-    assert fast.returncode == 0, fast.stderr
-    assert "suite 'gates-fast', 3 variants x 1 lengths x 1 seeds = 3 runs, after 6 tuning runs" in fast.stdout
+    both = rnnbench("run", "gates", "--quick", "--scale", "paper", cwd=tmp_path)
+    assert both.returncode == 2 and "--quick and --scale paper: choose one" in both.stderr
+    both = rnnbench("validate", "gates", "--quick", "--scale", "paper", cwd=tmp_path)
+    assert both.returncode == 2 and "--quick and --scale paper: choose one" in both.stderr
+    quick = rnnbench("validate", "gates", "--quick", cwd=tmp_path)
+    assert quick.returncode == 0, quick.stderr
+    assert "suite 'gates-quick', 3 variants x 1 lengths x 1 seeds = 3 runs, after 6 tuning runs" in quick.stdout
+    # --fast, its old name, still works and says what it is now
+    old = rnnbench("validate", "gates", "--fast", cwd=tmp_path)
+    assert old.returncode == 0 and old.stdout == quick.stdout
+    assert old.stderr.strip() == "note: --fast is now --quick (a suite's quick version, its [quick] table); " \
+        "--engine fast chooses the compiled path"
     done = rnnbench("init", "g.toml", "--suite", "gates", cwd=tmp_path)
     assert done.returncode == 0 and "[[findings]]" in (tmp_path / "g.toml").read_text()
     unknown = rnnbench("init", "x.toml", "--suite", "nope", cwd=tmp_path)
     assert unknown.returncode == 2 and "no such built-in suite" in unknown.stderr
 
 
-def test_run_fast_prints_the_findings_and_a_suite_without_one_is_refused(tmp_path):
-    done = rnnbench("run", "vanishing", "--fast", "-q", cwd=tmp_path)
+def test_run_quick_prints_the_findings_and_a_suite_without_one_is_refused(tmp_path):
+    done = rnnbench("run", "vanishing", "--quick", "-q", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     findings = [l for l in done.stdout.splitlines() if l.startswith("finding")]
     assert len(findings) == 4 and all(": reproduced (95%): " in l for l in findings)
-    assert (tmp_path / "results" / "vanishing-fast").is_dir()
-    assert "Findings" in (tmp_path / "reports" / "vanishing-fast" / "index.html").read_text()
+    assert (tmp_path / "results" / "vanishing-quick").is_dir()
+    assert "Findings" in (tmp_path / "reports" / "vanishing-quick" / "index.html").read_text()
     assert rnnbench("init", "mine.toml", cwd=tmp_path).returncode == 0
     text = (tmp_path / "mine.toml").read_text()
-    start = text.index("[fast]")
+    start = text.index("[quick]")
     (tmp_path / "mine.toml").write_text(text[:start] + text[text.index("[paper]"):])
-    refused = rnnbench("run", "mine.toml", "--fast", cwd=tmp_path)
-    assert refused.returncode == 2 and "has no fast version" in refused.stderr
+    refused = rnnbench("run", "mine.toml", "--quick", cwd=tmp_path)
+    assert refused.returncode == 2 and "has no quick version" in refused.stderr
 
 
 def test_validate_checks_a_scaled_suite_against_the_plugins_as_run_does(tmp_path):
-    """A [fast] tuning protocol that only the plugins can refuse (a metric the task
-    does not report): validate --fast says so, and run --fast says the same before training."""
+    """A [quick] tuning protocol that only the plugins can refuse (a metric the task
+    does not report): validate --quick says so, and run --quick says the same before training."""
     assert rnnbench("init", "mine.toml", cwd=tmp_path).returncode == 0
     text = (tmp_path / "mine.toml").read_text()
-    fast = text.index("[fast]")
-    tuning = text.index("tuning = {", fast)
+    quick = text.index("[quick]")
+    tuning = text.index("tuning = {", quick)
     edited = text[:tuning] + text[tuning:].replace("budget = 2,", 'budget = 2, metric = "accuracy",', 1)
     assert edited != text
     (tmp_path / "mine.toml").write_text(edited)
     assert rnnbench("validate", "mine.toml", cwd=tmp_path).returncode == 0  # the full size selects as before
-    expected = ["error: fast: tuning.metric: task 'adding' does not report 'accuracy' "
+    expected = ["error: quick: tuning.metric: task 'adding' does not report 'accuracy' "
                 "(it reports: validation_loss, max_abs_error)"]
-    for argv in (("validate", "mine.toml", "--fast"), ("validate", "mine.toml", "--scale", "fast"),
-                 ("run", "mine.toml", "--fast", "-q")):
+    for argv in (("validate", "mine.toml", "--quick"), ("validate", "mine.toml", "--scale", "quick"),
+                 ("run", "mine.toml", "--quick", "-q")):
         done = rnnbench(*argv, cwd=tmp_path)
         assert done.returncode == 2 and done.stderr.splitlines() == expected, (argv, done.stderr)
     assert not (tmp_path / "results").exists()

@@ -1,4 +1,4 @@
-"""The built-in suites: each one's fast version reproduces the direction of
+"""The built-in suites: each one's quick version reproduces the direction of
 every finding it claims, so that an engine change that breaks a finding fails
 here; and the findings machinery decides claims as written."""
 
@@ -24,19 +24,19 @@ def builtin(name):
     return builtin_suites.load(name, REGISTRY)
 
 
-def test_every_builtin_suite_validates_cites_its_source_and_has_a_fast_version():
+def test_every_builtin_suite_validates_cites_its_source_and_has_a_quick_version():
     assert len(SUITES) >= 6
     for name in SUITES:
         suite = builtin(name)
         assert suite.findings, name
         assert all(f.source for f in suite.findings), name
-        assert suite.fast is not None, name
+        assert suite.quick is not None, name
         assert "Scaled down" in suite.description, name
 
 
 @pytest.mark.parametrize("name", SUITES)
-def test_the_fast_version_reproduces_every_finding(name, tmp_path):
-    suite = builtin(name).fast_version()
+def test_the_quick_version_reproduces_every_finding(name, tmp_path):
+    suite = builtin(name).quick_version()
     store = Store.for_suite(tmp_path, suite)
     run_suite(suite, store, REGISTRY)
     verdicts = check(suite, store.results(), store.trials())
@@ -76,11 +76,15 @@ def test_findings_must_name_variants_and_one_bound(small_suite_data):
         resolve_data(small_suite_data, REGISTRY)
 
 
-def test_fast_version_overrides_and_renames(small_suite_data):
-    small_suite_data["fast"] = {"steps": 3, "seq_lens": [4], "seeds": [7]}
-    fast = resolve_data(small_suite_data, REGISTRY).fast_version()
-    assert (fast.name, fast.train.steps, fast.seq_lens, fast.seeds) == ("small-fast", 3, [4], [7])
-    assert fast.train.batch_size == small_suite_data["train"]["batch_size"]
+def test_quick_version_overrides_and_renames(small_suite_data):
+    small_suite_data["quick"] = {"steps": 3, "seq_lens": [4], "seeds": [7]}
+    quick = resolve_data(small_suite_data, REGISTRY).quick_version()
+    assert (quick.name, quick.train.steps, quick.seq_lens, quick.seeds) == ("small-quick", 3, [4], [7])
+    assert quick.train.batch_size == small_suite_data["train"]["batch_size"]
+    # [fast], the table's old name, is read as [quick]
+    old = dict(small_suite_data)
+    old["fast"] = old.pop("quick")
+    assert resolve_data(old, REGISTRY).quick_version().seq_lens == [4]
 
 
 def test_a_scaled_version_may_keep_some_variants_and_the_findings_about_them(small_suite_data):
@@ -89,13 +93,13 @@ def test_a_scaled_version_may_keep_some_variants_and_the_findings_about_them(sma
         {"claim": "b", "variant": "tanh + clip", "measure": "final_test_loss", "below": 1.0},
         {"claim": "c", "variant": "tanh", "measure": "final_test_loss", "below": "tanh + clip"},
     ]
-    small_suite_data["fast"] = {"variants": ["tanh"]}
-    fast = resolve_data(small_suite_data, REGISTRY).fast_version()
+    small_suite_data["quick"] = {"variants": ["tanh"]}
+    fast = resolve_data(small_suite_data, REGISTRY).quick_version()
     assert [v.name for v in fast.variants] == ["tanh"]
     assert [f.claim for f in fast.findings] == ["a"]
-    small_suite_data["fast"] = {"variants": ["tanh", "nope"]}
-    with pytest.raises(ValueError, match="fast.variants: no variant named 'nope'"):
-        resolve_data(small_suite_data, REGISTRY).fast_version()
+    small_suite_data["quick"] = {"variants": ["tanh", "nope"]}
+    with pytest.raises(ValueError, match="quick.variants: no variant named 'nope'"):
+        resolve_data(small_suite_data, REGISTRY).quick_version()
 
 
 CLAIMS = [
@@ -237,7 +241,7 @@ def test_the_papers_size_validates_and_expands_to_the_runs_it_says(name):
     suite = builtin(name)
     assert suite.paper is not None, name
     paper = suite.scaled("paper")
-    assert paper.name == f"{name}-paper" and paper.paper is None and paper.fast is None
+    assert paper.name == f"{name}-paper" and paper.paper is None and paper.quick is None
     assert max(paper.seq_lens) > max(suite.seq_lens) and max(paper.seq_lens) >= 200  # the papers' lengths
     assert all(v.hidden_size == suite.paper.hidden_size for v in paper.variants)
     trials, evaluations = tuning.planned_runs(paper)

@@ -117,7 +117,8 @@ def test_the_executor_options_are_the_commands(small, tmp_path):
 def test_a_built_in_suite_is_found_by_name_and_a_file_of_that_name_wins(tmp_path, monkeypatch):
     registry = load_registry()
     assert session.prepare("default", registry).suite.name == "default"
-    assert session.prepare("vanishing", registry, scale="fast").suite.name == "vanishing-fast"
+    assert session.prepare("vanishing", registry, scale="quick").suite.name == "vanishing-quick"
+    assert session.prepare("vanishing", registry, scale="fast").suite.name == "vanishing-quick"  # its old name
     monkeypatch.chdir(tmp_path)
     Path("default").write_text(SUITE_TOML)
     assert session.prepare("default", registry).suite.name == "small"

@@ -31,7 +31,7 @@ from rnnbench.runner import run_suite
 from rnnbench.spec import ExecutionSpec
 from rnnbench.store import Store
 registry = load_registry()
-suite = builtin_suites.load("default", registry).fast_version()
+suite = builtin_suites.load("default", registry).quick_version()
 store = Store.for_suite(sys.argv[1], suite)
 run_suite(suite, store, registry, execution=ExecutionSpec(executor="serial"))  # in this process
 print(json.dumps([[v.finding.claim, v.seq_len, v.outcome, v.held, v.p]
