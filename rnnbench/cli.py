@@ -461,7 +461,7 @@ def report(results_dir: Path, out: Path, plugins: tuple[str, ...]) -> None:
 def export(results_dir: Path, out: Path | None, formats: tuple[str, ...]) -> None:
     """Write stored results as tables: runs.<format> (a row per run) and
     curves.<format> (a row per run and logged step), as CSV and JSON unless
-    --format says otherwise. The columns are documented in the README. A
+    --format says otherwise. The columns are documented in reports/README.md. A
     record that cannot be read is named, moved to results/<suite>/damaged/ and
     left out. Exit code 2 for a folder that holds no stored suite, for a
     format whose extra is not installed, and for a suite whose suite.json

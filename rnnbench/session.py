@@ -314,7 +314,7 @@ class Results:
 
     ``runs()`` and ``curves()`` give them as tidy DataFrames: the tables of
     ``rnnbench export`` (the same columns as ``runs.csv`` and ``curves.csv``,
-    described in the README), with a ``suite`` column, and a ``role`` column
+    described in reports/README.md), with a ``suite`` column, and a ``role`` column
     that marks the runs of tuning trials (``tuning``) apart from the
     evaluation runs the report reads (``evaluation``). ``records`` are the
     runs themselves (:class:`rnnbench.results.RunResult`).

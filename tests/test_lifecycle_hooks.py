@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from rnnbench.spec import ExecutionSpec
 from rnnbench.store import Store
 
 from command import TINY_SUITE, rnnbench
+from docs import block_starting_with
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LIFECYCLE = str(FIXTURES / "lifecycle_plugin.py")
@@ -218,9 +218,8 @@ def test_report_takes_plugins_that_add_sections(tmp_path):
     assert "Final losses &lt;b&gt;by seed&lt;/b&gt;" in (tmp_path / "reports/tiny/index.html").read_text()
 
 
-def test_the_run_logger_of_the_readme_logs_every_run(tmp_path):
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    code = re.search(r"```python\n(# rnnbench_runlog\.py.*?)```", readme, re.S).group(1)
+def test_the_run_logger_of_the_plugin_guide_logs_every_run(tmp_path):
+    _, code = block_starting_with("# rnnbench_runlog.py")  # plugins/README.md, lifecycle hooks
     (tmp_path / "rnnbench_runlog.py").write_text(code)
     (tmp_path / "tiny.toml").write_text(SUITE_FILE)
     done = rnnbench("run", "tiny.toml", "-q", "--plugin", "rnnbench_runlog.py", cwd=tmp_path)

@@ -1,7 +1,7 @@
 """A recurrent cell contributed by a plugin (tests/fixtures/indrnn_plugin.py,
-the README's example): its gradients checked from the command line with the
-cell's own defaults, a suite trained with it, and clear errors when a remedy
-does not fit it or the cell crashes."""
+the example of the plugin guide, plugins/README.md): its gradients checked from
+the command line with the cell's own defaults, a suite trained with it, and
+clear errors when a remedy does not fit it or the cell crashes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from command import rnnbench
+from docs import PLUGINS
 
 PLUGIN = Path(__file__).parent / "fixtures" / "indrnn_plugin.py"
 
@@ -98,9 +99,9 @@ def test_a_crashing_plugin_cell_is_one_line_naming_it(tmp_path):
             "backward is not written yet") in done.stderr
 
 
-def test_the_readmes_cell_example_is_the_tested_plugin():
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme[readme.index("### A new cell"):]
+def test_the_plugin_guides_cell_example_is_the_tested_plugin():
+    guide = PLUGINS.read_text(encoding="utf-8")  # plugins/README.md, "A new cell"
+    section = guide[guide.index("### A new cell"):]
     shown = section[section.index("```python\n") + len("```python\n"):section.index("\n```\n")]
     assert "def backward" in shown
     assert shown in PLUGIN.read_text()

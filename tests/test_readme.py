@@ -1,17 +1,16 @@
-"""Every TOML, Python and shell block of the README holds: a suite example
-resolves against the plugins (a tuning example refused by `run` once stood in
-it), the other TOML examples validate, each Python block compiles, and each
-`rnnbench` command in a shell block names a verb and options that exist."""
+"""Every TOML, Python and shell block of the README and of the files its long
+sections moved to (reports/, plugins/, benchmarks/ README.md) holds: a suite
+example resolves against the plugins (a tuning example refused by `run` once
+stood in it), the other TOML examples validate, each Python block compiles, and
+each `rnnbench` command in a shell block names a verb and options that exist."""
 
 from __future__ import annotations
 
 import ast
 import copy
-import re
 import shlex
 import textwrap
 import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -19,16 +18,24 @@ from rnnbench.cli import main
 from rnnbench.resolve import resolve, resolve_data
 from rnnbench.spec import ExecutionSpec
 
-README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, re.S)
+import docs
+from docs import PLUGINS, README
 
 
 def blocks(kind: str) -> list[str]:
-    return [text for language, text in BLOCKS if language == kind]
+    return [text for _, text in docs.blocks(kind)]
 
 
 def test_the_readme_has_the_blocks_this_file_checks():
     assert len(blocks("toml")) >= 4 and len(blocks("python")) >= 4 and len(blocks("sh")) >= 4
+    readme = [language for language, _ in docs.FENCE.findall(README.read_text(encoding="utf-8"))]
+    assert readme.count("python") >= 2 and readme.count("sh") >= 3  # its own examples, besides the moved ones
+
+
+def test_the_readmes_plugin_example_is_the_guides():
+    """The minimal remedy of the README is step 1 of plugins/README.md, word for word."""
+    (readme,) = [text for _, text in docs.blocks("python", docs=[README]) if text.startswith("# rnnbench_spectral.py")]
+    assert readme in [text for _, text in docs.blocks("python", docs=[PLUGINS])]
 
 
 def _suite() -> dict:

@@ -1,10 +1,11 @@
 """runs.csv beside every report: every tuning and evaluation run, one row each,
-with every value per run a finding reads; and the README's snippet that
-recomputes a number of the default suite from the committed file.
+with every value per run a finding reads; and the snippet of the docs
+(reports/README.md, "Recompute a number from the raw runs") that recomputes a
+number of the default suite from the committed file.
 
 A tiny tuned suite is trained for real (a learning rate of 1e6 without clipping
 diverges) and its report built; it is named ``default`` and has a variant
-``LSTM + clipping`` so that the README's snippet runs against its runs.csv too.
+``LSTM + clipping`` so that the docs' snippet runs against its runs.csv too.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from rnnbench.resolve import resolve_data
 from rnnbench.runner import run_suite
 from rnnbench.store import Store
 
+from docs import block_starting_with
+
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
 COMMITTED = ROOT / "reports" / "default" / "runs.csv"
 MARKER = "# recompute: the default suite's LSTM"
 LSTM = "LSTM + clipping"
@@ -152,23 +154,22 @@ def test_a_report_without_runs_has_a_runs_csv_with_the_header_only(registry, tmp
     assert len(lines) == 1 and lines[0].startswith("suite,key,role,trial,")
 
 
-# --- the README's snippet ----------------------------------------------------------------------
+# --- the docs' snippet (reports/README.md) ----------------------------------------------------
 
 
-def readme_snippet() -> str:
-    """The README's fenced Python block that starts with MARKER."""
-    text = README.read_text(encoding="utf-8")
-    found = re.findall(r"^```python\n(" + re.escape(MARKER) + r"\n.*?)^```$", text, re.MULTILINE | re.DOTALL)
-    assert len(found) == 1, f"README.md should have one ```python block starting with {MARKER!r}"
-    return found[0]
+def readme_snippet() -> tuple[Path, str]:
+    """The docs' one fenced Python block that starts with MARKER, and its file
+    (reports/README.md, beside the reports it recomputes)."""
+    return block_starting_with(MARKER + "\n")
 
 
 def run_snippet(folder: Path, monkeypatch, capsys) -> tuple[int, int, str]:
-    """Run the README's snippet in ``folder`` (it reads reports/default/runs.csv
+    """Run the docs' snippet in ``folder`` (it reads reports/default/runs.csv
     from there); return what it printed: (solved, runs, median ratio as printed)."""
     monkeypatch.chdir(folder)
     capsys.readouterr()
-    exec(compile(readme_snippet(), str(README), "exec"), {"__name__": "readme_snippet"})
+    path, snippet = readme_snippet()
+    exec(compile(snippet, str(path), "exec"), {"__name__": "readme_snippet"})
     printed = capsys.readouterr().out
     match = re.search(r"solved (\d+) of (\d+); median loss over baseline (\S+)", printed)
     assert match, f"the snippet printed {printed!r}"
@@ -203,8 +204,8 @@ def test_the_readme_snippet_recomputes_the_committed_default_report(monkeypatch,
     if not COMMITTED.is_file():
         pytest.skip(
             "reports/default/runs.csv is not committed yet: it is written with the default suite's "
-            "report (rnnbench run default) and committed with it; then this test runs the README's "
-            "snippet against it"
+            "report (rnnbench run default) and committed with it; then this test runs the snippet "
+            "of reports/README.md against it"
         )
     printed = run_snippet(ROOT, monkeypatch, capsys)
     assert printed == independently(COMMITTED)

@@ -14,11 +14,12 @@ functions to round-off for every combination of cell, activation and remedies
 that validation accepts. Where numba is missing the cells run these functions
 (:mod:`rnnbench.engine.fast`).
 
-Notation, the README's: x_t is the input at step t, h_t the hidden state,
-d_t the part of dL/dh_t that reaches h_t directly from the read-out at step t
-(W_hy^T dl/do_t; zero at the steps without a loss), g_t = dL/dh_t the total
-gradient, through every later step as well. ``*`` multiplies element-wise; sigma is the logistic
-function, sigma' = sigma (1 - sigma), tanh' = 1 - tanh^2.
+Notation, that of "The maths" in plugins/README.md: x_t is the input at step
+t, h_t the hidden state, d_t the part of dL/dh_t that reaches h_t directly from
+the read-out at step t (W_hy^T dl/do_t; zero at the steps without a loss),
+g_t = dL/dh_t the total gradient, through every later step as well. ``*``
+multiplies element-wise; sigma is the logistic function, sigma' = sigma (1 -
+sigma), tanh' = 1 - tanh^2.
 
 The remedies enter in two places:
 
