@@ -118,12 +118,6 @@ def state_names(results: Sequence[RunResult]) -> list[str]:
     return _first_seen(name for r in results for p in r.decay for name in p.state_norms)
 
 
-def trained(runs: Iterable[RunResult]) -> list[RunResult]:
-    """The runs that trained: every status but ``error`` (a failure of the code,
-    not of learning). Success rates are fractions of these."""
-    return [r for r in runs if r.status != "error"]
-
-
 def finished(runs: Iterable[RunResult]) -> list[RunResult]:
     """The runs that completed every step (status ``ok``); final losses and
     metrics are taken over these only."""

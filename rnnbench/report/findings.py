@@ -55,8 +55,8 @@ from rnnbench.report.analysis import (
     main_criterion,
     metric_names,
     runs_of,
+    success,
     time_to_solve,
-    trained,
 )
 from rnnbench.report.stats import (
     ALPHA,
@@ -214,8 +214,8 @@ def sample(runs: Sequence[RunResult], name: str, criterion: str | None, metrics:
     held; +inf, censored at the training budget, for a run that never did).
     """
     if name == "success_rate":
-        solved = sum(bool(criterion and r.solved.get(criterion, False)) for r in trained(runs))
-        return Sample(count=solved if criterion else None, total=len(runs) if criterion else 0)
+        solved, total = success(runs, criterion)  # the summary table's count: the same runs
+        return Sample(count=solved if criterion else None, total=total if criterion else 0)
     if name == "diverged_fraction":
         return Sample(count=sum(r.status == "diverged" for r in runs), total=len(runs))
     if name == "trials_diverged_fraction":
