@@ -238,6 +238,14 @@ class Cell(abc.ABC):
     Params: ClassVar[type[BaseModel]] = NoParams
     activations: ClassVar[tuple[str, ...]]
     inits: ClassVar[tuple[str, ...]]
+    takes_transforms: ClassVar[bool] = True
+    """Whether the cell applies the summed-input transforms of remedies such as
+    layer_norm; a cell that cannot (a torch cell, a cell with no summed input)
+    sets False, and validation refuses those remedies in one line naming both."""
+    refused_remedies: ClassVar[Mapping[str, str]] = {}
+    """Remedies that make no sense for this cell, by name, each with the reason
+    (for instance an initialisation of a W_hh the cell does not have):
+    validation refuses them in one line naming the remedy, the cell and the reason."""
 
     def __init__(self, config: ModelConfig, transforms: tuple[SummedInputTransform, ...] = ()):
         self.config = config

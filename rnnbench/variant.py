@@ -50,6 +50,12 @@ def model_config(variant: VariantSpec, registry, input_size: int, output_size: i
             remedy.check(config)
         except ValueError as exc:
             raise ValueError(f"remedy '{remedy.name}' does not apply here: {exc}") from None
+    for remedy in remedies:
+        reason = cell.refused_remedies.get(remedy.name)
+        if reason is None and not cell.takes_transforms and remedy.summed_input_transform() is not None:
+            reason = "it transforms the summed input inside the cell, and this cell takes no such transform"
+        if reason is not None:
+            raise ValueError(f"remedy '{remedy.name}' does not apply to cell '{config.cell}': {reason}")
     for field, allowed in (("activation", cell.activations), ("init", cell.inits)):
         value = getattr(config, field)
         if value not in allowed:

@@ -267,3 +267,35 @@ def test_a_lifecycle_hook_wrapper_goes_around_each_plugins_call(tmp_path):
         (str(sections), api.ReportSection("TINY"), None),
         (str(also), api.ReportSection("ALSO TINY"), None),
     ]
+
+
+def test_a_cell_refuses_the_remedies_it_names_and_the_transforms_it_cannot_take():
+    """The cell's side of a combination: ``refused_remedies`` and
+    ``takes_transforms``, each refused at validation in one line naming the
+    remedy, the cell and the reason."""
+    from rnnbench import session
+    from rnnbench.api import VanillaCell
+    from rnnbench.registry import Provider
+    from rnnbench.resolve import resolve_variant
+    from rnnbench.spec import VariantSpec
+
+    class Fixed(VanillaCell):
+        name = "fixed"
+        takes_transforms = False
+        refused_remedies = {"orthogonal_init": "its W_hh is fixed"}
+
+    registry = session.load_plugins()
+    registry.add("cell", Fixed, Provider("test"))
+
+    def refusal(remedies):
+        spec = VariantSpec.model_validate({"name": "v", "cell": "fixed", "hidden_size": 4, "remedies": remedies})
+        with pytest.raises(ValueError) as caught:
+            resolve_variant(spec, registry)
+        return str(caught.value)
+
+    assert "remedy 'orthogonal_init' does not apply to cell 'fixed': its W_hh is fixed" in refusal(["orthogonal_init"])
+    message = refusal(["layer_norm"])
+    assert "remedy 'layer_norm' does not apply to cell 'fixed'" in message and "summed input" in message
+    assert len(message.splitlines()) == 1
+    spec = VariantSpec.model_validate({"name": "v", "cell": "fixed", "hidden_size": 4, "remedies": ["clip_norm", "l2"]})
+    assert resolve_variant(spec, registry).cell == "fixed"  # the others still apply
