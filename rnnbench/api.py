@@ -283,6 +283,11 @@ class Cell(abc.ABC):
         """
         raise NotImplementedError
 
+    def constrain(self, params: Params) -> None:
+        """After every update of the parameters: project them, in place, back
+        onto the set the cell's method keeps them in (IndRNN bounds each |u_n|).
+        By default nothing: most cells are unconstrained."""
+
     def recurrent_matrix(self, params: Params) -> np.ndarray | None:
         """The matrix W_hh whose norm bounds the per-step gradient factor, if any."""
         return None

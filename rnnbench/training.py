@@ -94,6 +94,7 @@ def train_step(model: Model, optimizer: Optimizer, batch: Batch, step: int) -> S
     # a remedy that leaves the gradient alone returns it as it was: no second norm
     after = norm if transformed is grads else global_norm(transformed)
     optimizer.step(model.params, transformed)
+    model.network.cell.constrain(model.params)  # the cell's own constraint, if any (IndRNN's bound on |u|)
     return StepStats(loss, norm, after)
 
 

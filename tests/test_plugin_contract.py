@@ -299,3 +299,33 @@ def test_a_cell_refuses_the_remedies_it_names_and_the_transforms_it_cannot_take(
     assert len(message.splitlines()) == 1
     spec = VariantSpec.model_validate({"name": "v", "cell": "fixed", "hidden_size": 4, "remedies": ["clip_norm", "l2"]})
     assert resolve_variant(spec, registry).cell == "fixed"  # the others still apply
+
+
+def test_a_cells_constraint_is_applied_after_every_update():
+    """``Cell.constrain`` runs after the optimiser's step, on the updated parameters."""
+    import numpy as np
+
+    from rnnbench import session, training
+    from rnnbench.api import VanillaCell
+    from rnnbench.registry import Provider
+    from rnnbench.resolve import resolve_variant
+    from rnnbench.spec import VariantSpec
+    from rnnbench.variant import build_model
+
+    class Bounded(VanillaCell):
+        name = "bounded"
+
+        def constrain(self, params):
+            np.clip(params["W_hh"], -0.01, 0.01, out=params["W_hh"])
+
+    registry = session.load_plugins()
+    registry.add("cell", Bounded, Provider("test"))
+    spec = resolve_variant(VariantSpec.model_validate({"name": "v", "cell": "bounded", "hidden_size": 4}), registry)
+    rng = np.random.default_rng(0)
+    model = build_model(spec, registry, 2, 1, "float64", "mse", True, rng)
+    assert np.abs(model.params["W_hh"]).max() > 0.01  # the initialisation is not bounded
+    from rnnbench.api import Batch
+    batch = Batch(rng.normal(size=(5, 3, 2)), rng.normal(size=(3, 1)))
+    optimizer = registry.get("optimizer", "sgd")(registry.get("optimizer", "sgd").Params(), 0.1)
+    training.train_step(model, optimizer, batch, 1)
+    assert np.abs(model.params["W_hh"]).max() <= 0.01
