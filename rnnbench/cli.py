@@ -247,7 +247,7 @@ def run(
     try:
         prepared = session.prepare(
             suite, registry, plugins=plugins, scale=scale, executor=executor, jobs=jobs,
-            scheduler=scheduler, timeout=timeout_s, engine=engine,
+            scheduler=scheduler, timeout_s=timeout_s, engine=engine,
         )
     except (SpecError, ExecutorUnavailable) as exc:
         raise InputError(str(exc)) from None

@@ -51,7 +51,7 @@ from rnnbench.spec import (
     VariantSpec,
     first_problem,
     format_validation_error,
-    load_suite,
+    parse_suite_file,
     loads_suite,
     parse_suite,
     suite_line,
@@ -208,7 +208,7 @@ def resolve_text(text: str, source: str, registry) -> SuiteSpec:
 
 def resolve_file(path: str | Path, registry) -> SuiteSpec:
     """The same for a suite file."""
-    return load_suite(path, _resolver(registry))
+    return parse_suite_file(path, _resolver(registry))
 
 
 # --- the tuning protocol --------------------------------------------------------------------

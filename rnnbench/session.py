@@ -152,7 +152,7 @@ def _load_suite(suite: SuiteLike, registry: Registry) -> SuiteSpec:
 
 
 @dataclasses.dataclass(frozen=True)
-class Sweep:
+class PreparedSweep:
     """A suite ready to run: resolved against the plugins, at its size, with its
     execution settings and the executor they name (checked to be available here)."""
 
@@ -172,22 +172,22 @@ def prepare(
     executor: str | None = None,
     jobs: int | None = None,
     scheduler: str | None = None,
-    timeout: float | None = None,
+    timeout_s: float | None = None,
     engine: str | None = None,
-) -> Sweep:
+) -> PreparedSweep:
     """Validate ``suite`` (see ``load_suite``), scale it (``quick`` or ``paper``)
     and put the executor options on top of its ``[execution]`` settings.
     SpecError for the suite or its scale, ExecutorUnavailable for the executor
     options, each one line."""
     spec = load_suite(suite, registry, scale)
     try:
-        execution = merge_settings(spec.execution, executor, jobs, scheduler, timeout, engine)
+        execution = merge_settings(spec.execution, executor, jobs, scheduler, timeout_s, engine)
         made = make_executor(execution)  # checks, once, that it can run here
     except ValidationError as exc:
         raise ExecutorUnavailable(first_problem(exc)) from None
     except (ExecutorUnavailable, ValueError) as exc:
         raise ExecutorUnavailable(str(exc).splitlines()[0]) from None
-    return Sweep(spec, execution, registry, tuple(plugins), made)
+    return PreparedSweep(spec, execution, registry, tuple(plugins), made)
 
 
 RERUN = ("all", "failed", "other-versions")  # what rerun= may name
@@ -207,7 +207,7 @@ def rerun_flags(rerun: str | bool | None) -> dict[str, bool]:
 
 
 def sweep(
-    prepared: Sweep,
+    prepared: PreparedSweep,
     out: str | os.PathLike = ".",
     *,
     rerun: str | bool | None = None,
@@ -460,13 +460,14 @@ def run(
     executor: str | None = None,
     jobs: int | None = None,
     scheduler: str | None = None,
-    timeout: float | None = None,
+    timeout_s: float | None = None,
     engine: str | None = None,
     scale: str | None = None,
     rerun: str | bool | None = None,
     plugins: Sequence[str] = (),
     report: bool = True,
     progress: bool | Progress = False,
+    timeout: float | None = None,
 ) -> Results:
     """Run a suite, as ``rnnbench run`` does, and return its results.
 
@@ -474,7 +475,8 @@ def run(
     suite file's content, or a SuiteSpec. The options are the command's:
     results go to ``out``/results/<suite>/ and, with ``report``, the report to
     ``out``/reports/<suite>/; ``executor`` (serial, processes, dask), ``jobs``,
-    ``scheduler``, ``timeout`` (seconds per run) and ``engine`` ("textbook",
+    ``scheduler``, ``timeout_s`` (seconds per run; ``timeout``, its old
+    name, still works and warns) and ``engine`` ("textbook",
     "fast" or "auto": which path the cells run) override the suite's
     ``[execution]``; ``scale`` runs its ``quick`` or ``paper`` size; runs already
     stored are skipped, but for those ``rerun`` names: "all" (or True),
@@ -487,11 +489,15 @@ def run(
     ``Results.summary`` and the ``status`` column.
     """
     rerun_flags(rerun)  # a bad choice is refused before anything loads
+    if timeout is not None:  # the old name of timeout_s, the one name the suite and the CLI use
+        python_warnings.warn("rnnbench.run(timeout=...) is now timeout_s=...; timeout will go in a later version",
+                             DeprecationWarning, stacklevel=3)
+        timeout_s = timeout if timeout_s is None else timeout_s
     warnings = Warnings(echo=progress is True, python=progress is not True)
     registry = load_plugins(plugins, warnings)
     prepared = prepare(
         suite, registry, plugins=plugins, scale=scale, executor=executor, jobs=jobs, scheduler=scheduler,
-        timeout=timeout, engine=engine,
+        timeout_s=timeout_s, engine=engine,
     )
     if isinstance(progress, Progress):
         bars = progress

@@ -637,7 +637,7 @@ def loads_suite(text: str, source: str, resolver: Resolver | None = None) -> Sui
         raise SpecError([f"{source}: {line}" for line in exc.lines]) from None
 
 
-def load_suite(path: str | Path, resolver: Resolver | None = None) -> SuiteSpec:
+def parse_suite_file(path: str | Path, resolver: Resolver | None = None) -> SuiteSpec:
     """Read and validate a suite file (see ``parse_suite``)."""
     path = Path(path)
     try:

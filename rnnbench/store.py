@@ -219,7 +219,7 @@ class Store:
         except OSError as exc:
             raise StoreError(f"{self.root / SUITE_FILE}: cannot be written ({exc.strerror or exc})") from None
 
-    def load_suite(self) -> SuiteSpec:
+    def stored_suite(self) -> SuiteSpec:
         """The suite as run, from suite.json: StoreError if there is none,
         SuiteDamaged if it cannot be read. Fields this version does not know
         are left out, and said once."""
@@ -254,7 +254,7 @@ class Store:
         if not os.path.lexists(path):
             return
         try:
-            stored = self.load_suite()
+            stored = self.stored_suite()
         except SuiteDamaged as exc:
             raise StoreError(
                 f"{exc}: it may belong to other results, so it is not overwritten; "
@@ -382,11 +382,11 @@ class Store:
 
     def trials(self) -> list[RunResult]:
         """Every stored tuning run of the suite's protocol, in search order."""
-        return self.load_runs(tuning.trial_runs(self.load_suite()))
+        return self.load_runs(tuning.trial_runs(self.stored_suite()))
 
     def selections(self) -> list[tuning.Selection]:
         """What the stored tuning runs select (empty for a suite without tuning)."""
-        return tuning.stages(self.load_suite(), self.load_runs).selections
+        return tuning.stages(self.stored_suite(), self.load_runs).selections
 
     def results(self) -> list[RunResult]:
         """Every stored evaluation run of the suite (for a tuned suite, those of
@@ -396,7 +396,7 @@ class Store:
     def contents(self) -> Contents:
         """The suite, its stored tuning runs, what they select and its stored
         evaluation runs, each record read once: for a verb that needs them all."""
-        suite = self.load_suite()
+        suite = self.stored_suite()
         staged = tuning.stages(suite, self.load_runs)
         return Contents(suite, staged.trial_results, staged.selections, self.load_runs(staged.evaluations))
 
@@ -517,7 +517,7 @@ class Store:
         the damaged (suite.json too, moved aside if ``set_aside``), and the
         records the suite does not plan."""
         try:
-            suite = self.load_suite()
+            suite = self.stored_suite()
         except SuiteDamaged as exc:
             suite = self._found_damaged(exc.path, exc.why, self._reread_suite)
         records = self.records()
@@ -529,7 +529,7 @@ class Store:
         """The suite, read again for ``_found_damaged``: RecordError while
         suite.json is damaged, FileNotFoundError once it is gone."""
         try:
-            return self.load_suite()
+            return self.stored_suite()
         except SuiteDamaged as exc:
             raise RecordError(exc.why) from None
         except StoreError:

@@ -224,7 +224,7 @@ def stored(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rows(stored):
-    return summarise(stored.load_suite(), stored.results())
+    return summarise(stored.stored_suite(), stored.results())
 
 
 # --- asv results, written in asv 0.6's format (results format version 2) -------
@@ -382,7 +382,7 @@ def test_summary_matches_hand_computed_values(rows):
 
 
 def test_ranking_follows_the_rule(stored, rows):
-    ranking = rank_variants(stored.load_suite(), rows)
+    ranking = rank_variants(stored.stored_suite(), rows)
     assert [(e["rank"], e["variant"]) for e in ranking] == [(1, "gated"), (2, "plain"), (3, SCRIPT)]
     gated, plain, script = ranking
     # medians: gated 0.06 at T = 10 and +inf at T = 20 (its timed-out run counts as infinite)
@@ -405,7 +405,7 @@ def test_ranking_shares_ranks_on_ties_and_works_without_criteria():
 
 
 def test_probability_of_improvement_table_counts_pairs_of_runs(stored):
-    t10, t20 = improvement_tables(stored.load_suite(), stored.results())
+    t10, t20 = improvement_tables(stored.stored_suite(), stored.results())
     assert (t10["seq_len"], t20["seq_len"]) == (10, 20)
     assert t10["variants"] == ["plain", SCRIPT, "gated"]
     # T = 10: plain 0.2, 0.4 against the clipped 0.1, 0.5: 2 of the 4 pairs are lower
@@ -506,7 +506,7 @@ def overlaps(fig) -> list[str]:
 
 
 def test_convergence_figure_has_a_row_per_quantity_and_readable_layout(stored):
-    fig = figures.convergence_figure(stored.load_suite(), stored.results())
+    fig = figures.convergence_figure(stored.stored_suite(), stored.results())
     axes = [ax for ax in fig.axes]
     assert len(axes) == 4  # (test loss, accuracy) x 2 lengths
     assert axes[0].get_ylabel().startswith("test loss") and axes[2].get_ylabel().startswith("accuracy")
@@ -536,7 +536,7 @@ def test_convergence_figure_draws_a_band_from_six_seeds():
 
 
 def test_decay_figure_prints_k_hat_and_bound_and_has_a_cell_state_row(stored, rows):
-    fig = figures.decay_figure(stored.load_suite(), stored.results(), rows)
+    fig = figures.decay_figure(stored.stored_suite(), stored.results(), rows)
     axes = fig.axes
     assert len(axes) == 4 and all(ax.get_yscale() == "log" for ax in axes)
     labels = [t.get_text() for t in axes[0].get_legend().get_texts()]
@@ -563,7 +563,7 @@ def test_decay_figure_stays_readable_with_many_variants(tmp_path):
 
 
 def test_other_figures_use_log_axes_where_values_span_decades(stored, rows):
-    suite, results = stored.load_suite(), stored.results()
+    suite, results = stored.stored_suite(), stored.results()
     grad = figures.grad_norm_figure(suite, results)
     assert all(ax.get_yscale() == "log" for ax in grad.axes)
     assert any(line.get_linestyle() == "--" for line in grad.axes[0].lines)  # after clipping
@@ -579,7 +579,7 @@ def test_other_figures_use_log_axes_where_values_span_decades(stored, rows):
 
 def test_success_figure_needs_a_criterion(stored):
     rows = [{"criterion": None, "success_rate": None}]
-    assert figures.success_figure(stored.load_suite(), rows) is None
+    assert figures.success_figure(stored.stored_suite(), rows) is None
 
 
 def test_asv_figure(tmp_path):

@@ -117,7 +117,7 @@ def test_two_sweeps_of_two_suites_into_one_results_dir_at_once(tmp_path):
     assert [d.name for d in find_result_dirs(out / "results")] == ["alpha", "beta"]
     for name in suites:
         store = Store(out / "results" / name)
-        assert store.load_suite().name == name
+        assert store.stored_suite().name == name
         results = store.results()
         assert len(results) == RUNS and {r.status for r in results} == {"ok"}
         assert all(r.spec.seq_len == 20 for r in results)

@@ -388,3 +388,15 @@ def test_import_rnnbench_stays_light_for_plugins():
     assert done.returncode == 0, done.stderr
     for name in ("run", "load", "concat", "Results", "NotAResultsDirectory", "ReportSection", "hookimpl"):
         assert f"'{name}'" in done.stdout
+
+
+def test_the_old_timeout_keyword_still_works_and_warns(tmp_path):
+    """One name per idea: ``timeout_s`` as in the suite's [execution] and the
+    command line's --timeout; ``timeout`` is kept for a while, with a warning."""
+    suite = {"name": "deprecated", "seq_lens": [5], "seeds": [0], "task": {"name": "adding"},
+             "train": {"steps": 2, "log_every": 1},
+             "variants": [{"name": "tanh", "hidden_size": 3}]}
+    with pytest.warns(DeprecationWarning, match="timeout_s"):
+        results = rnnbench.run(suite, out=tmp_path, timeout=30.0, report=False)
+    assert results.summary.counts == {"ok": 1}
+    assert rnnbench.run(suite, out=tmp_path, timeout_s=30.0, report=False).summary.skipped == 1

@@ -131,7 +131,7 @@ def test_records_of_format_1_still_load_and_keep_their_keys(tmp_path, registry):
     before = snapshot(root)
     warnings = []
     store = Store(root, warn=warnings.append)
-    suite = store.load_suite()
+    suite = store.stored_suite()
     records = store.records()
     assert len(records) == 6 and warnings == [] and store.damaged == {}
     for path in (root / "runs").glob("*.json"):
@@ -175,7 +175,7 @@ def test_a_record_from_before_the_validation_split_loads_with_empty_validation_f
     assert result.curves.validation_loss == [] and result.curves.validation_metrics == {}
     assert result.spec.trial is None and result.spec.variant.search == []
     assert result.final_test_loss == raw["final_test_loss"] and result.curves.step == [0, 5, 10]
-    assert Store(path.parent.parent).load_suite().name == "records-v1-before-validation"
+    assert Store(path.parent.parent).stored_suite().name == "records-v1-before-validation"
 
 
 def test_new_records_carry_the_format_they_are_written_in(out):
