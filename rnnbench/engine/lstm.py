@@ -16,23 +16,23 @@ forget-gate bias starts at 1 (Jozefowicz, Zaremba & Sutskever 2015, "An
 Empirical Exploration of Recurrent Network Architectures", section 2.2), so
 that the cell initially remembers.
 
-Forward, t = 1..T, from (h_0, c_0) (zero unless given; arrays are indexed from
-0: ``h[t]`` is h_t, ``c[t]`` is c_t, ``a[t-1]`` is a_t):
-    a_t = W_hx x_t + W_hh h_{t-1} + b_h      (4H: [a_i; a_f; a_g; a_o])
-    z_t = N(a_t)            the remedies' summed-input transforms at site "gates",
+The textbook's symbols and equation numbers (L1)-(L10). Forward, t = 1..T,
+from (h_0, c_0) (zero unless given; arrays are indexed from 0: ``h[t]`` is h_t,
+``c[t]`` is c_t, ``a[t-1]`` is a_t):
+    (L1) a_t = W_hx x_t + W_hh h_{t-1} + b_h      (4H: [a_i; a_f; a_g; a_o])
+    (L2) z_t = N(a_t)       the remedies' summed-input transforms at site "gates",
                             4 groups (identity if none)
-    i_t = sigma(z_i)   f_t = sigma(z_f)   g_t = tanh(z_g)   o_t = sigma(z_o)
-    c_t = f_t * c_{t-1} + i_t * g_t
-    h_t = o_t * tanh(c_t)
-Backward, given d_t = dL/dh_t arriving from the read-out at step t:
-    gh_t = d_t + W_hh^T delta_{t+1}                                 gh_t = dL/dh_t
-    gc_t = gh_t * o_t * (1 - tanh^2(c_t)) + f_{t+1} * gc_{t+1}      gc_t = dL/dc_t
-    dL/dz_o = gh_t * tanh(c_t) * o_t (1 - o_t)
-    dL/dz_i = gc_t * g_t * i_t (1 - i_t)
-    dL/dz_f = gc_t * c_{t-1} * f_t (1 - f_t)
-    dL/dz_g = gc_t * i_t * (1 - g_t^2)
-    delta_t = dL/da_t = N'(a_t)^T dL/dz_t
-    dW_hx = sum_t delta_t x_t^T,  dW_hh = sum_t delta_t h_{t-1}^T,  db_h = sum_t delta_t
+    (L3) i_t = sigma(z_i)   f_t = sigma(z_f)   g_t = tanh(z_g)   o_t = sigma(z_o)
+    (L4) c_t = f_t * c_{t-1} + i_t * g_t
+    (L5) h_t = o_t * tanh(c_t)
+Backward, from d_t, the part of dL/dh_t that reaches h_t directly from the
+read-out at step t, to the total gradients gh_t = dL/dh_t and gc_t = dL/dc_t:
+    (L6) gh_t = d_t + W_hh^T delta_{t+1}
+    (L7) gc_t = gh_t * o_t * (1 - tanh^2(c_t)) + f_{t+1} * gc_{t+1}
+    (L8) dL/dz_i = gc_t * g_t * i_t (1 - i_t)      dL/dz_f = gc_t * c_{t-1} * f_t (1 - f_t)
+         dL/dz_g = gc_t * i_t * (1 - g_t^2)        dL/dz_o = gh_t * tanh(c_t) * o_t (1 - o_t)
+    (L9) delta_t = dL/da_t = N'(a_t)^T dL/dz_t
+    (L10) dW_hx = sum_t delta_t x_t^T,  dW_hh = sum_t delta_t h_{t-1}^T,  db_h = sum_t delta_t
 (both carried terms are zero past the last step). With W_hh = 0 and no loss
 before step T, gc_t = f_{t+1} ... f_T gc_T: the error carousel, scaled only by
 the forget gates. Truncated BPTT drops BOTH carried terms, W_hh^T delta_{t+1}

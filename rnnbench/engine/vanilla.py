@@ -8,15 +8,17 @@ The same maths one line per formula, without the speed work, is
 tests hold the two equal to round-off, and without numba the cell runs those
 (:mod:`rnnbench.engine.fast`).
 
-Forward, t = 1..T, from h_0 (zero unless given; arrays are indexed from 0:
-``h[t]`` is h_t, ``a[t-1]`` is a_t):
-    a_t = W_hx x_t + W_hh h_{t-1} + b_h
-    z_t = N(a_t)            the remedies' summed-input transforms (identity if none)
-    h_t = f(z_t)
-Backward, given d_t = dL/dh_t arriving from the read-out at step t:
-    g_T = d_T,  g_t = d_t + W_hh^T delta_{t+1}                      g_t = dL/dh_t
-    delta_t = dL/da_t = N'(a_t)^T (f'(z_t) * g_t)
-    dW_hx = sum_t delta_t x_t^T,  dW_hh = sum_t delta_t h_{t-1}^T,  db_h = sum_t delta_t
+The textbook's symbols and equation numbers (V1)-(V6). Forward, t = 1..T,
+from h_0 (zero unless given; arrays are indexed from 0: ``h[t]`` is h_t,
+``a[t-1]`` is a_t):
+    (V1) a_t = W_hx x_t + W_hh h_{t-1} + b_h
+    (V2) z_t = N(a_t)       the remedies' summed-input transforms (identity if none)
+    (V3) h_t = f(z_t)
+Backward, from d_t, the part of dL/dh_t that reaches h_t directly from the
+read-out at step t (zero where no loss is), to g_t = dL/dh_t, the total gradient:
+    (V4) g_T = d_T,  g_t = d_t + W_hh^T delta_{t+1}
+    (V5) delta_t = dL/da_t = N'(a_t)^T (f'(z_t) * g_t)
+    (V6) dW_hx = sum_t delta_t x_t^T,  dW_hh = sum_t delta_t h_{t-1}^T,  db_h = sum_t delta_t
 Truncated BPTT drops the W_hh^T delta_{t+1} term at every cut.
 Only the recursion loops over t. It runs in column layout, as the formulas are
 written (:mod:`rnnbench.engine.columns`): a step's a_t, h_t, g_t and delta_t are
