@@ -393,6 +393,36 @@ class Results:
 
         return dataframe(*self._tables["curves"])
 
+    def findings(self) -> pandas.DataFrame:
+        """A row per finding of each suite at each length it concerns, decided on
+        the stored runs as ``rnnbench run`` and the report decide them (one
+        Holm family per suite): suite, claim, source, seq_len, outcome
+        ("reproduced", "not shown", "contradicted", "too few seeds",
+        "undecided"), confidence (the level, where the statistics decided),
+        held (the point estimates lie as claimed), value, reference, p,
+        p_adjusted, method, detectable and detail (all of it in words)."""
+        import pandas as pd
+
+        from rnnbench.report.findings import LEVEL, check
+
+        rows = []
+        for part in self._parts:
+            for v in check(part.contents.suite, part.contents.results, part.contents.trials):
+                decided = v.outcome in ("reproduced", "not shown", "contradicted")
+                rows.append({
+                    "suite": part.contents.suite.name, "claim": v.finding.claim, "source": v.finding.source,
+                    "seq_len": v.seq_len, "outcome": v.outcome, "confidence": LEVEL if decided else None,
+                    "held": v.held, "value": v.value, "reference": v.reference, "p": v.p,
+                    "p_adjusted": v.p_adjusted, "method": v.method, "detectable": v.detectable, "detail": v.detail,
+                })
+        columns = ["suite", "claim", "source", "seq_len", "outcome", "confidence", "held", "value", "reference",
+                   "p", "p_adjusted", "method", "detectable", "detail"]
+        table = pd.DataFrame(rows, columns=columns)
+        return table.astype({"suite": "string", "claim": "string", "source": "string", "seq_len": "Int64",
+                             "outcome": "string", "confidence": "Float64", "held": "boolean", "value": "Float64",
+                             "reference": "Float64", "p": "Float64", "p_adjusted": "Float64",
+                             "method": "string", "detectable": "string", "detail": "string"})
+
     def export(self, out: str | os.PathLike | None = None, formats: Sequence[str] = ("csv", "json")) -> list[Path]:
         """Write the tables as ``rnnbench export`` does, in each of ``formats``
         (csv, json, parquet), into each suite's results directory or into

@@ -400,3 +400,26 @@ def test_the_old_timeout_keyword_still_works_and_warns(tmp_path):
         results = rnnbench.run(suite, out=tmp_path, timeout=30.0, report=False)
     assert results.summary.counts == {"ok": 1}
     assert rnnbench.run(suite, out=tmp_path, timeout_s=30.0, report=False).summary.skipped == 1
+
+
+def test_findings_come_as_a_table_decided_as_the_command_line_decides_them(tmp_path):
+    """``Results.findings()``: a row per finding and length, the outcome of the
+    suite's Holm family, with the p-values that decided it."""
+    suite = {"name": "verdicts", "seq_lens": [5], "seeds": list(range(6)), "task": {"name": "adding"},
+             "train": {"steps": 2, "log_every": 1},
+             "variants": [{"name": "tanh", "hidden_size": 3}],
+             "findings": [
+                 {"claim": "far below a huge bound", "variant": "tanh", "measure": "loss_over_baseline",
+                  "below": 100.0, "source": "a test"},
+                 {"claim": "above a huge bound", "variant": "tanh", "measure": "loss_over_baseline",
+                  "above": 100.0},
+             ]}
+    table = rnnbench.run(suite, out=tmp_path, report=False).findings()
+    assert list(table["claim"]) == ["far below a huge bound", "above a huge bound"]
+    first, second = table.iloc[0], table.iloc[1]
+    assert first["outcome"] == "reproduced" and first["confidence"] == 0.95 and first["source"] == "a test"
+    assert first["p"] == pytest.approx(0.5 ** 6)  # the sign test: all six runs below the bound
+    assert first["p_adjusted"] >= first["p"]  # Holm over the two claims
+    assert second["outcome"] == "contradicted" and bool(second["held"]) is False
+    assert str(table["outcome"].dtype) == "string" and str(table["p"].dtype) == "Float64"
+    assert rnnbench.load(tmp_path / "results" / "verdicts").findings().equals(table)  # read back, the same
