@@ -13,6 +13,10 @@
   ``layer_norm_backward``) and the check for an optional dependency
   (``installed``, ``missing``, ``require``, ``MissingExtra``). Each is
   defined once, where rnnbench uses it, and only named here.
+- a cell written in PyTorch: the base class :class:`TorchCell` (write the
+  step, autograd does the BPTT) and :func:`torch_cell` (a ``torch.nn.Module``
+  as a cell), from :mod:`rnnbench.torch_cell`; torch is imported only when
+  such a cell runs.
 
 Each base class has a class attribute ``name`` (how a suite selects it) and a
 pydantic model ``Params`` for the parameters a suite may give it (none by
@@ -51,16 +55,22 @@ from rnnbench.extras import MissingExtra, installed, missing, require
 from rnnbench.hookspecs import hookimpl
 
 if TYPE_CHECKING:  # imported on first use, below: these modules import this one
+    from rnnbench.engine.cornn import CoRNNCell
+    from rnnbench.engine.exprnn import ExpRNNCell
     from rnnbench.engine.gru import GRUCell
+    from rnnbench.engine.indrnn import IndRNNCell
+    from rnnbench.engine.lru import LRUCell
     from rnnbench.engine.lstm import LSTMCell
     from rnnbench.engine.network import global_norm
     from rnnbench.engine.vanilla import VanillaCell
+    from rnnbench.torch_cell import TorchCell, TorchModuleCell, torch_cell
 
 __all__ = [
     "hookimpl", "Params", "NoParams", "ModelConfig", "Batch", "Task", "SummedInputTransform", "Cell",
     "Remedy", "Optimizer", "ReportSection", "TransformChain", "cut_before", "VanillaCell", "LSTMCell",
-    "GRUCell", "global_norm", "layer_norm_forward", "layer_norm_backward", "installed", "missing",
-    "require", "MissingExtra",
+    "GRUCell", "IndRNNCell", "CoRNNCell", "LRUCell", "ExpRNNCell", "global_norm", "layer_norm_forward",
+    "layer_norm_backward",
+    "installed", "missing", "require", "MissingExtra", "TorchCell", "TorchModuleCell", "torch_cell",
 ]
 
 # Names defined in modules that import this one (the built-in cells derive from
@@ -69,7 +79,15 @@ _DEFINED_IN_THE_ENGINE = {
     "VanillaCell": "rnnbench.engine.vanilla",
     "LSTMCell": "rnnbench.engine.lstm",
     "GRUCell": "rnnbench.engine.gru",
+    "IndRNNCell": "rnnbench.engine.indrnn",
+    "CoRNNCell": "rnnbench.engine.cornn",
+    "LRUCell": "rnnbench.engine.lru",
+    "ExpRNNCell": "rnnbench.engine.exprnn",
     "global_norm": "rnnbench.engine.network",
+    # a cell written in PyTorch; torch itself is imported only when such a cell runs
+    "TorchCell": "rnnbench.torch_cell",
+    "TorchModuleCell": "rnnbench.torch_cell",
+    "torch_cell": "rnnbench.torch_cell",
 }
 
 

@@ -206,6 +206,15 @@ def main() -> None:
          "README teaches), fast (compiled with numba) or auto (fast where numba is installed). "
          "Default: the environment variable RNNBENCH_ENGINE, else the suite's [execution], else auto.",
 )
+@click.option(
+    "--device", type=click.Choice(["cpu", "cuda", "auto"]), default=None,
+    help="Where cells written in torch run: cpu, cuda (a GPU) or auto (a GPU where there is one). "
+         "Without a GPU one line says so and they run on the CPU. Default: the suite's [execution], else cpu.",
+)
+@click.option(
+    "--workers-per-gpu", type=click.IntRange(min=1), default=None, metavar="N",
+    help="With a GPU and no --jobs: N worker processes share each GPU (default 1).",
+)
 @click.option("--quick", is_flag=True,
               help="Run the suite's quick version (its [quick] settings), stored as <name>-quick; "
                    "the same as --scale quick.")
@@ -218,7 +227,8 @@ def main() -> None:
 @plugin_option
 def run(
     suite: str, out: Path, rerun: bool, rerun_other_versions: bool, retry_failed: bool, executor: str | None,
-    jobs: int | None, scheduler: str | None, timeout_s: float | None, engine: str | None, quick: bool,
+    jobs: int | None, scheduler: str | None, timeout_s: float | None, engine: str | None,
+    device: str | None, workers_per_gpu: int | None, quick: bool,
     fast: bool, scale: str | None, quiet: bool, plugins: tuple[str, ...],
 ) -> None:
     """Run a suite and write its report.
@@ -247,7 +257,8 @@ def run(
     try:
         prepared = session.prepare(
             suite, registry, plugins=plugins, scale=scale, executor=executor, jobs=jobs,
-            scheduler=scheduler, timeout_s=timeout_s, engine=engine,
+            scheduler=scheduler, timeout_s=timeout_s, engine=engine, device=device,
+            workers_per_gpu=workers_per_gpu, warn=_warn,
         )
     except (SpecError, ExecutorUnavailable) as exc:
         raise InputError(str(exc)) from None

@@ -15,6 +15,8 @@ def merge_settings(
     scheduler: str | None = None,
     timeout_s: float | None = None,
     engine: str | None = None,
+    device: str | None = None,
+    workers_per_gpu: int | None = None,
 ) -> ExecutionSpec:
     """The suite's execution settings with the command line's on top
     (``engine``: the command line's, else the environment variable
@@ -42,4 +44,8 @@ def merge_settings(
         update["timeout_s"] = timeout_s
     engine = engine or fast.from_environment() or base.engine
     update["engine"] = fast.check(engine, "--engine")
+    if device is not None:
+        update["device"] = device
+    if workers_per_gpu is not None:
+        update["workers_per_gpu"] = workers_per_gpu
     return ExecutionSpec.model_validate(base.model_copy(update=update).model_dump())

@@ -33,6 +33,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable, Sequence
 
+from rnnbench import devices
 from rnnbench.engine import fast
 from rnnbench.engine.blas import blas_description
 from rnnbench.executors import Executor, make_executor
@@ -165,28 +166,48 @@ def run_here(
     timeout_s: float | None,
     on_step: Callable[[int], None] | None = None,
     engine: str = "auto",
+    device: str = "cpu",
 ) -> RunResult:
     """Train one run in this process, under the process settings a run trains
-    under (``threads`` BLAS threads, the run's flush-to-zero, the allocator)
-    and on the cells' path ``engine`` chooses (``engine.fast``), which the
-    record keeps as ``versions["engine"]``: "fast" or "textbook"."""
+    under (``threads`` BLAS threads, the run's flush-to-zero, the allocator).
+    A numpy cell runs the path ``engine`` chooses (``engine.fast``), which the
+    record keeps as ``versions["engine"]``: "fast" or "textbook"; a cell
+    written in torch runs on ``device`` (:mod:`rnnbench.devices`), with one
+    torch thread on the CPU, and its record keeps "torch", torch's version and
+    the device."""
+    if _runs_in_torch(run, registry):
+        from rnnbench import torch_cell
+
+        with run_settings(threads, run.train.flush_to_zero), torch_cell.use_device(devices.worker_device(device)):
+            result = run_one(run, registry, on_step=on_step, timeout_s=timeout_s)
+            return result.model_copy(update={"versions": {**result.versions, **torch_cell.versions()}})
     with run_settings(threads, run.train.flush_to_zero), fast.engine(engine):
         result = run_one(run, registry, on_step=on_step, timeout_s=timeout_s)
         return result.model_copy(update={"versions": {**result.versions, "engine": fast.path()}})
+
+
+def _runs_in_torch(run: RunSpec, registry: Registry) -> bool:
+    """Whether the run's cell is written in torch; False where the variant
+    cannot be built (training then stores the error)."""
+    try:
+        return devices.runs_in_torch(run.variant, registry)
+    except Exception:
+        return False
 
 
 _registries: dict[tuple[str, ...], Registry] = {}  # per worker process, by plugin modules
 
 
 def run_in_worker(
-    run: RunSpec, plugins: tuple[str, ...], threads: int, timeout_s: float | None, engine: str = "auto"
+    run: RunSpec, plugins: tuple[str, ...], threads: int, timeout_s: float | None, engine: str = "auto",
+    device: str = "cpu",
 ) -> RunResult:
     """Train one run in a worker process, with the plugins the sweep was started
     with (the installed ones and the ``--plugin`` modules, loaded once per worker)."""
     registry = _registries.get(plugins)
     if registry is None:
         registry = _registries[plugins] = load_registry(extra_modules=plugins)
-    return run_here(run, registry, threads, timeout_s, engine=engine)
+    return run_here(run, registry, threads, timeout_s, engine=engine, device=device)
 
 
 @dataclasses.dataclass
@@ -322,11 +343,12 @@ def run_suite(
         work = functools.partial(
             run_here, registry=registry, threads=execution.blas_threads,
             timeout_s=execution.timeout_s, on_step=progress.step, engine=execution.engine,
+            device=execution.device,
         )
     else:
         work = functools.partial(
             run_in_worker, plugins=_portable(plugins), threads=execution.blas_threads,
-            timeout_s=execution.timeout_s, engine=execution.engine,
+            timeout_s=execution.timeout_s, engine=execution.engine, device=execution.device,
         )
     def sweep(runs: list[RunSpec], phase: str) -> SweepSummary:
         stored = stored_states(store, runs, rerun_other_versions)

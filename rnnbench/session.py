@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from rnnbench import builtin_suites
+from rnnbench import builtin_suites, devices
 from rnnbench.execution_settings import merge_settings
 from rnnbench.executors import Executor, ExecutorUnavailable, make_executor
 from rnnbench.registry import Registry, load_registry
@@ -174,14 +174,20 @@ def prepare(
     scheduler: str | None = None,
     timeout_s: float | None = None,
     engine: str | None = None,
+    device: str | None = None,
+    workers_per_gpu: int | None = None,
+    warn: Warn | None = None,
 ) -> PreparedSweep:
     """Validate ``suite`` (see ``load_suite``), scale it (``quick`` or ``paper``)
     and put the executor options on top of its ``[execution]`` settings.
     SpecError for the suite or its scale, ExecutorUnavailable for the executor
-    options, each one line."""
+    options, each one line. A GPU asked for (``device``) where there is none
+    is said to ``warn`` in one line, and the torch cells run on the CPU."""
     spec = load_suite(suite, registry, scale)
     try:
-        execution = merge_settings(spec.execution, executor, jobs, scheduler, timeout_s, engine)
+        execution = merge_settings(spec.execution, executor, jobs, scheduler, timeout_s, engine,
+                                   device, workers_per_gpu)
+        execution = devices.settle(execution, spec, registry, jobs_given=jobs is not None, warn=warn)
         made = make_executor(execution)  # checks, once, that it can run here
     except ValidationError as exc:
         raise ExecutorUnavailable(first_problem(exc)) from None
@@ -492,6 +498,8 @@ def run(
     scheduler: str | None = None,
     timeout_s: float | None = None,
     engine: str | None = None,
+    device: str | None = None,
+    workers_per_gpu: int | None = None,
     scale: str | None = None,
     rerun: str | bool | None = None,
     plugins: Sequence[str] = (),
@@ -506,9 +514,10 @@ def run(
     results go to ``out``/results/<suite>/ and, with ``report``, the report to
     ``out``/reports/<suite>/; ``executor`` (serial, processes, dask), ``jobs``,
     ``scheduler``, ``timeout_s`` (seconds per run; ``timeout``, its old
-    name, still works and warns) and ``engine`` ("textbook",
-    "fast" or "auto": which path the cells run) override the suite's
-    ``[execution]``; ``scale`` runs its ``quick`` or ``paper`` size; runs already
+    name, still works and warns), ``engine`` ("textbook",
+    "fast" or "auto": which path the numpy cells run), ``device`` ("cpu",
+    "cuda", "auto": where cells written in torch run) and ``workers_per_gpu``
+    override the suite's ``[execution]``; ``scale`` runs its ``quick`` or ``paper`` size; runs already
     stored are skipped, but for those ``rerun`` names: "all" (or True),
     "failed" (those stored as error or timeout) or "other-versions" (those
     another version of rnnbench stored); ``plugins`` are modules to
@@ -527,7 +536,7 @@ def run(
     registry = load_plugins(plugins, warnings)
     prepared = prepare(
         suite, registry, plugins=plugins, scale=scale, executor=executor, jobs=jobs, scheduler=scheduler,
-        timeout_s=timeout_s, engine=engine,
+        timeout_s=timeout_s, engine=engine, device=device, workers_per_gpu=workers_per_gpu, warn=warnings,
     )
     if isinstance(progress, Progress):
         bars = progress

@@ -293,6 +293,15 @@ class ExecutionSpec(_Strict):
         "'fast' (compiled with numba) or 'auto' (fast where numba is installed). The same numbers "
         "to round-off; the path each run took is recorded in its record.",
     )
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        "cpu",
+        description="Where cells written in torch run: 'cpu', 'cuda' (a GPU) or 'auto' (a GPU where torch "
+        "sees one). Without a GPU one line says so and they run on the CPU. The numpy cells always run "
+        "on the CPU. The device each run took is recorded in its record.",
+    )
+    workers_per_gpu: PositiveInt = Field(
+        1, description="With a GPU and no jobs given: worker processes per GPU, sharing it."
+    )
 
 
 class FindingSpec(_Strict):

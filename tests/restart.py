@@ -7,19 +7,28 @@ from __future__ import annotations
 
 import copy
 
-from rnnbench.engine import gru, lstm, vanilla
+from rnnbench.engine import cornn, exprnn, gru, indrnn, lru, lstm, textbook, vanilla
+from rnnbench.torch_cell import TorchCell
 
 
 def state_at(cell, cache, t: int):
     """The state after t steps of the forward pass that made ``cache``: h_t, or
-    (h_t, c_t) for the LSTM."""
+    (h_t, c_t) for the LSTM, (y_t, z_t) for the coRNN."""
+    if isinstance(cell, TorchCell):  # a cell written in torch says its own
+        return cell.state_at(cache, t)
     if isinstance(cell, lstm.LSTMCell):
         return cache.h[t], cache.c[t]
+    if isinstance(cell, cornn.CoRNNCell):
+        return cache.h[t], cache.z[t]
+    if isinstance(cell, lru.LRUCell):
+        return cache.s[t]  # the complex state s_t, (B, N)
     return cache.h[t]
 
 
 def forward_from(cell, params, x, state):
     """``cell.forward(params, x)`` started from ``state``, as :func:`state_at` gives it."""
+    if isinstance(cell, (lru.LRUCell, exprnn.ExpRNNCell, TorchCell)):  # these take the initial state themselves
+        return cell.forward(params, x, state)
     weights = params["W_hx"], params["W_hh"], params["b_h"]
     if isinstance(cell, lstm.LSTMCell):
         cache = lstm.forward(*weights, x, cell.chain, params, *state)
@@ -27,6 +36,12 @@ def forward_from(cell, params, x, state):
         cache = gru.forward(*weights, x, cell.gates, cell.candidate, params, state)
     elif isinstance(cell, vanilla.VanillaCell):
         cache = vanilla.forward(*weights, x, cell.activation, cell.chain, params, state)
+    elif isinstance(cell, indrnn.IndRNNCell):
+        cache = textbook.indrnn_forward(*weights, x, cell.activation, cell.chain, params, state)
+    elif isinstance(cell, cornn.CoRNNCell):
+        h = cell.hyper
+        cache = textbook.cornn_forward(params["W_hx"], params["W_hh"], params["W_hz"], params["b_h"], x,
+                                       h.dt, h.gamma, h.epsilon, cell.chain, params, *state)
     else:
         raise TypeError(f"not a built-in cell: {type(cell).__name__}")
     return cache.h[1:], cache

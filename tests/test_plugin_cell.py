@@ -14,7 +14,7 @@ from docs import PLUGINS
 PLUGIN = Path(__file__).parent / "fixtures" / "indrnn_plugin.py"
 
 SUITE = """
-name = "indrnn"
+name = "my_indrnn"
 seq_lens = [8]
 seeds = [0]
 [task]
@@ -26,14 +26,14 @@ log_every = 10
 test_size = 8
 [[variants]]
 name = "IndRNN"
-cell = "indrnn"
+cell = "my_indrnn"
 activation = "relu"
 init = "normal"
 hidden_size = 6
 remedies = [{ name = "clip_norm", threshold = 1.0 }]
 [[variants]]
 name = "IndRNN + layer norm"
-cell = "indrnn"
+cell = "my_indrnn"
 activation = "relu"
 init = "normal"
 hidden_size = 6
@@ -42,10 +42,10 @@ remedies = ["layer_norm"]
 
 CRASHING = """
 from rnnbench import hookimpl
-from indrnn_plugin import IndRNN
+from indrnn_plugin import MyIndRNN
 
 
-class Crashing(IndRNN):
+class Crashing(MyIndRNN):
     name = "crashing"
 
     def backward(self, params, cache, dh_out, truncate=None, loss_steps=None):
@@ -60,10 +60,10 @@ def rnnbench_register_cells():
 
 
 def test_gradcheck_of_a_plugin_cell_takes_the_cells_own_activation_and_init(tmp_path):
-    done = rnnbench("gradcheck", "--plugin", str(PLUGIN), "--cell", "indrnn", "--remedy", "layer_norm",
+    done = rnnbench("gradcheck", "--plugin", str(PLUGIN), "--cell", "my_indrnn", "--remedy", "layer_norm",
                     cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "cell indrnn, activation relu, init normal, layer_norm" in done.stdout
+    assert "cell my_indrnn, activation relu, init normal, layer_norm" in done.stdout
     assert done.stdout.count(": ok") == 2  # many-to-one MSE and many-to-many cross-entropy
 
 
@@ -71,8 +71,8 @@ def test_a_suite_trains_a_plugin_cell_and_reports_its_gradient_decay(tmp_path):
     (tmp_path / "suite.toml").write_text(SUITE)
     done = rnnbench("run", "suite.toml", "--plugin", str(PLUGIN), "-q", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "report: reports/indrnn/index.html"
-    records = [json.loads(p.read_text()) for p in (tmp_path / "results" / "indrnn" / "runs").glob("*.json")]
+    assert done.stdout.strip().splitlines()[-1] == "report: reports/my_indrnn/index.html"
+    records = [json.loads(p.read_text()) for p in (tmp_path / "results" / "my_indrnn" / "runs").glob("*.json")]
     assert sorted(r["status"] for r in records) == ["ok", "ok"]
     for record in records:
         profile = record["decay"][0]["norms"]
@@ -81,7 +81,7 @@ def test_a_suite_trains_a_plugin_cell_and_reports_its_gradient_decay(tmp_path):
 
 
 def test_a_remedy_that_reshapes_a_plugin_cells_weights_is_refused_naming_it(tmp_path):
-    done = rnnbench("gradcheck", "--plugin", str(PLUGIN), "--cell", "indrnn", "--remedy", "orthogonal_init",
+    done = rnnbench("gradcheck", "--plugin", str(PLUGIN), "--cell", "my_indrnn", "--remedy", "orthogonal_init",
                     cwd=tmp_path)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()

@@ -73,7 +73,10 @@ def test_gradients_match_finite_differences(cell, activation, remedies):
 @pytest.mark.parametrize("cell", REGISTRY.names("cell"))
 @pytest.mark.parametrize("remedies", [[], ["layer_norm", "l2"]])
 def test_many_to_many_cross_entropy_gradients_match_finite_differences(cell, remedies):
-    v = variant(cell=cell, remedies=remedies)
+    try:
+        v = variant(cell=cell, remedies=remedies)
+    except ValueError as refused:  # a cell may refuse these remedies (the LRU and expRNN do)
+        pytest.skip(str(refused))
     problem = make_problem(v, REGISTRY, loss="cross_entropy", many_to_one=False, seed=2)
     assert problem.batch.mask.sum() < problem.batch.mask.size  # some steps carry no loss
     errors = gradient_errors(problem)
@@ -100,7 +103,8 @@ def test_truncated_gradient_is_the_gradient_of_the_truncated_graph(cell):
     _, graph = start.loss_and_gradients(params, Batch(batch.x[T - k :], batch.y))
     for name in graph:
         np.testing.assert_allclose(truncated[name], graph[name], rtol=1e-10, atol=1e-14)
-    assert not np.allclose(truncated["W_hh"], full["W_hh"])  # truncation changed something
+    # truncation changed something (a recurrent parameter; the LRU and expRNN have no W_hh)
+    assert any(not np.allclose(truncated[n], full[n]) for n in ("W_hh", "A_hh", "nu_log") if n in full)
 
 
 def test_truncation_is_applied_in_training_and_the_shortest_wins(registry, small_suite_data):

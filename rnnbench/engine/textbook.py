@@ -329,3 +329,349 @@ def gru_backward(W_hh, steps: GRUSteps, D, N_g: TransformChain, N_c: TransformCh
     db_n = sum(dm[t].sum(axis=1) for t in range(1, T + 1))  # (G11)
     stacked = (np.concatenate([dW_rz, dW_n]), np.concatenate([dU_rz, dU_n]), np.concatenate([db_rz, db_n]))
     return stacked, as_rows(g)
+
+
+# --- IndRNN (Li, Li, Cook, Zhu & Gao 2018) ------------------------------------------------------
+#
+# Li et al. 2018, eqs. 2-4: every unit has ONE recurrent weight u_n, so the recurrent product is
+# element-wise and dh_t/dh_{t-1} is the diagonal matrix diag(u * f'(z_t)). u (H,) is stored as
+# W_hh; W_hx (H, I), b_h (H,); f is relu (the paper's) or tanh.
+#
+#     (IR1) a_t = W_hx x_t + u * h_{t-1} + b_h
+#     (IR2) z_t = N(a_t)
+#     (IR3) h_t = f(z_t)
+#     (IR4) g_t = u * delta_{t+1} + d_t                     (g_T = d_T)
+#     (IR5) delta_t = dL/da_t = N'(a_t)^T (f'(z_t) * g_t)
+#     (IR6) dW_hx = sum_t delta_t x_t^T,  du = sum_t (delta_t * h_{t-1}) summed over the batch,
+#           db_h = sum_t delta_t
+#
+# Without N and with a loss at step T only, (IR4)-(IR5) give the paper's eq. 4 unit by unit:
+# dL/dh_{n,t} = u_n^(T-t) f'(z_{n,t+1}) ... f'(z_{n,T}) dL/dh_{n,T}.
+
+
+@dataclasses.dataclass
+class IndRNNSteps:
+    """What the IndRNN's forward pass keeps for BPTT."""
+
+    x: dict  # x[t], (I, B)
+    h_col: np.ndarray  # h[t], (T+1, H, B)
+    z: dict  # z[t] = N(a_t)
+    N: dict  # N[t], the transforms' cache of step t
+
+    @property
+    def h(self) -> np.ndarray:
+        """h_0..h_T as (T+1, B, H)."""
+        return self.h_col.transpose(0, 2, 1)
+
+
+def indrnn_forward(W_hx, u, b_h, X, f: Activation, N: TransformChain, params, h0=None) -> IndRNNSteps:
+    """(IR1)-(IR3) for t = 1..T, from h_0 = ``h0`` (zero if None)."""
+    x = by_step(X.astype(u.dtype, copy=False))
+    h = states(X, u.shape[0], h0, u.dtype)
+    u, b_h = u[:, None], b_h[:, None]  # columns, applied to every sequence's column
+    z, caches = {}, {}
+    for t in range(1, len(x) + 1):
+        a = W_hx @ x[t] + u * h[t - 1] + b_h  # (IR1)
+        z[t], caches[t] = transform(N, a, params)  # (IR2)
+        h[t] = f.forward(z[t])  # (IR3)
+    return IndRNNSteps(x, h, z, caches)
+
+
+def indrnn_backward(u, steps: IndRNNSteps, D, f: Activation, N: TransformChain, params, grads, truncate=None):
+    """(IR4)-(IR6) for t = T..1, from D[t-1] = d_t. Return (dW_hx, du, db_h) and the
+    g_t as a (T, B, H) array."""
+    x, h, z = steps.x, steps.h_col, steps.z
+    d = by_step(D)
+    T = len(x)
+    u = u[:, None]
+    g, delta = {}, {}
+    for t in range(T, 0, -1):
+        g[t] = u * delta[t + 1] + d[t] if carried(t, T, truncate) else d[t]  # (IR4)
+        dz = f.derivative(z[t], h[t]) * g[t]  # (IR5), dL/dz_t = f'(z_t) * g_t
+        delta[t] = transform_back(N, dz, steps.N[t], params, grads)  # (IR5), delta_t = N'(a_t)^T dL/dz_t
+    dW_hx = sum(delta[t] @ x[t].T for t in range(1, T + 1))  # (IR6)
+    du = sum((delta[t] * h[t - 1]).sum(axis=1) for t in range(1, T + 1))  # (IR6)
+    db_h = sum(delta[t].sum(axis=1) for t in range(1, T + 1))  # (IR6)
+    return (dW_hx, du, db_h), as_rows(g)
+
+
+# --- coRNN (Rusch & Mishra 2021) ----------------------------------------------------------------
+#
+# Rusch & Mishra 2021, eq. 3: the implicit-explicit step of size dt of the oscillator network
+# y'' = tanh(W y + Wz y' + V x + b) - gamma y - epsilon y'. Two states: the position y_n, which is
+# h_n (what the read-out reads), and the velocity z_n; z_n is updated first, from y_{n-1} and
+# z_{n-1}, and y_n then from z_n. The damping term is taken at n-1 (the paper's n-bar = n - 1, as
+# the authors' code does). The paper's W is W_hh (H, H), its script W (on z) is W_hz (H, H), its V
+# is W_hx (H, I), b is b_h (H,); dt, gamma and epsilon are constants.
+#
+#     (CO1) a_n = W_hh y_{n-1} + W_hz z_{n-1} + W_hx x_n + b_h
+#     (CO2) s_n = N(a_n)
+#     (CO3) z_n = z_{n-1} + dt (tanh(s_n) - gamma y_{n-1} - epsilon z_{n-1})
+#     (CO4) y_n = y_{n-1} + dt z_n
+#     (CO5) gy_n = d_n + gy_{n+1} - dt gamma gz_{n+1} + W_hh^T delta_{n+1}      (gy_T = d_T)
+#     (CO6) gz_n = dt gy_n + (1 - dt epsilon) gz_{n+1} + W_hz^T delta_{n+1}     (gz_T = dt gy_T)
+#     (CO7) delta_n = dL/da_n = N'(a_n)^T (dt (1 - tanh^2(s_n)) * gz_n)
+#     (CO8) dW_hh = sum_n delta_n y_{n-1}^T,  dW_hz = sum_n delta_n z_{n-1}^T,
+#           dW_hx = sum_n delta_n x_n^T,  db_h = sum_n delta_n
+#
+# gy_n = dL/dy_n and gz_n = dL/dz_n are total gradients; gz_n takes dt gy_n because y_n is made
+# from z_n by (CO4). A cut of truncated BPTT drops every term carried from step n + 1.
+
+
+@dataclasses.dataclass
+class CoRNNSteps:
+    """What the coRNN's forward pass keeps for BPTT."""
+
+    x: dict  # x[n], (I, B)
+    y_col: np.ndarray  # y[n], (T+1, H, B)
+    z_col: np.ndarray  # z[n], (T+1, H, B)
+    sigma: dict  # sigma[n] = tanh(s_n), s_n = N(a_n)
+    N: dict  # N[n], the transforms' cache of step n
+
+    @property
+    def h(self) -> np.ndarray:
+        """h_0..h_T = y_0..y_T as (T+1, B, H)."""
+        return self.y_col.transpose(0, 2, 1)
+
+    @property
+    def z(self) -> np.ndarray:
+        """z_0..z_T as (T+1, B, H)."""
+        return self.z_col.transpose(0, 2, 1)
+
+
+def cornn_forward(W_hx, W_hh, W_hz, b_h, X, dt, gamma, epsilon, N: TransformChain, params,
+                  y0=None, z0=None) -> CoRNNSteps:
+    """(CO1)-(CO4) for n = 1..T, from y_0 = ``y0`` and z_0 = ``z0`` (zero if None)."""
+    x = by_step(X.astype(W_hh.dtype, copy=False))
+    y = states(X, W_hh.shape[0], y0, W_hh.dtype)
+    z = states(X, W_hh.shape[0], z0, W_hh.dtype)
+    b_h = b_h[:, None]
+    sigma, caches = {}, {}
+    for n in range(1, len(x) + 1):
+        a = W_hh @ y[n - 1] + W_hz @ z[n - 1] + W_hx @ x[n] + b_h  # (CO1)
+        s, caches[n] = transform(N, a, params)  # (CO2)
+        sigma[n] = np.tanh(s)  # (CO3), kept for (CO7)
+        z[n] = z[n - 1] + dt * (sigma[n] - gamma * y[n - 1] - epsilon * z[n - 1])  # (CO3)
+        y[n] = y[n - 1] + dt * z[n]  # (CO4)
+    return CoRNNSteps(x, y, z, sigma, caches)
+
+
+def cornn_backward(W_hh, W_hz, steps: CoRNNSteps, D, dt, gamma, epsilon, N: TransformChain, params, grads,
+                   truncate=None):
+    """(CO5)-(CO8) for n = T..1, from D[n-1] = d_n. Return (dW_hx, dW_hh, dW_hz, db_h),
+    the gy_n and the gz_n, each as a (T, B, H) array."""
+    x, y, z, sigma = steps.x, steps.y_col, steps.z_col, steps.sigma
+    d = by_step(D)
+    T = len(x)
+    gy, gz, delta = {}, {}, {}
+    for n in range(T, 0, -1):
+        if carried(n, T, truncate):
+            gy[n] = d[n] + gy[n + 1] - dt * gamma * gz[n + 1] + W_hh.T @ delta[n + 1]  # (CO5)
+            gz[n] = dt * gy[n] + (1 - dt * epsilon) * gz[n + 1] + W_hz.T @ delta[n + 1]  # (CO6)
+        else:
+            gy[n] = d[n]  # (CO5), nothing carried
+            gz[n] = dt * gy[n]  # (CO6), nothing carried
+        ds = dt * (1 - sigma[n] ** 2) * gz[n]  # (CO7), dL/ds_n
+        delta[n] = transform_back(N, ds, steps.N[n], params, grads)  # (CO7), delta_n = N'(a_n)^T dL/ds_n
+    dW_hh = sum(delta[n] @ y[n - 1].T for n in range(1, T + 1))  # (CO8)
+    dW_hz = sum(delta[n] @ z[n - 1].T for n in range(1, T + 1))  # (CO8)
+    dW_hx = sum(delta[n] @ x[n].T for n in range(1, T + 1))  # (CO8)
+    db_h = sum(delta[n].sum(axis=1) for n in range(1, T + 1))  # (CO8)
+    return (dW_hx, dW_hh, dW_hz, db_h), as_rows(gy), as_rows(gz)
+
+
+# --- LRU (Orvieto et al. 2023) ------------------------------------------------------------------
+#
+# Orvieto, Smith, Gu, Fernando, Gulcehre, Pascanu & De 2023, "Resurrecting Recurrent Neural
+# Networks for Long Sequences" (ICML), sections 3.1-3.3 and the pseudo-code of appendix A. Their
+# state x_k and input u_k are s_t and x_t here. N complex units: lambda = diag(Lambda) (N,),
+# B = B_re + i B_im (N, I), C = C_re + i C_im (H, N), D (H, I) real; nu, theta and gamma_log (N,)
+# real, so every parameter is real. s_t (N, B) is complex, s_0 = 0. The paper's block follows the
+# recurrence with a non-linear layer: here f, GELU (the paper's) or tanh, on the real read-out.
+#
+#     (LRU1) lambda = exp(-exp(nu) + i exp(theta))                 |lambda| = exp(-exp(nu)) < 1
+#     (LRU2) gamma = exp(gamma_log)                                initialised to sqrt(1 - |lambda|^2)
+#     (LRU3) s_t = lambda * s_{t-1} + gamma * (B x_t)
+#     (LRU4) y_t = Re(C s_t) + D x_t
+#     (LRU5) h_t = f(y_t)
+#
+# Backwards, a complex z = a + i b carries the gradient dz = dL/da + i dL/db of the real loss
+# (twice the Wirtinger derivative dL/d conj(z)). If w = c z for a complex constant c, dz = conj(c) dw;
+# if w = Re(M z), dz = M^H dw. h_t has no recurrent path: only d_t reaches it, and the gradient
+# carried back is G_t = ds_t, returned as the real 2N-vector [Re G_t; Im G_t] (its norm is |dL/ds_t|).
+#
+#     (LRU6) e_t = dL/dy_t = f'(y_t) * d_t
+#     (LRU7) G_t = C^H e_t + conj(lambda) * G_{t+1}                (G_T = C^H e_T)
+#     (LRU8) dD = sum_t e_t x_t^T,  dC_re = sum_t e_t Re(s_t)^T,  dC_im = -sum_t e_t Im(s_t)^T
+#     (LRU9) dB_re + i dB_im = sum_t (gamma * G_t) x_t^T
+#     (LRU10) dgamma_log = gamma * sum_t Re(conj(B x_t) * G_t)     (summed over the batch)
+#     (LRU11) dlambda = sum_t conj(s_{t-1}) * G_t                  (summed over the batch)
+#     (LRU12) dnu = -exp(nu) * Re(conj(lambda) * dlambda),  dtheta = exp(theta) * Im(conj(lambda) * dlambda)
+#
+# With a loss at step T only, (LRU7) gives G_t = conj(lambda)^(T-t) G_T unit by unit: the gradient
+# of unit n shrinks by exactly |lambda_n| per step, the bound the cell reports.
+
+
+@dataclasses.dataclass
+class LRUSteps:
+    """What the LRU's forward pass keeps for BPTT."""
+
+    x: dict  # x[t], (I, B)
+    s_col: np.ndarray  # s[t], (T+1, N, B), complex
+    y: dict  # y[t], (H, B)
+    h_t: dict  # h[t] = f(y_t), (H, B)
+
+    @property
+    def h(self) -> np.ndarray:
+        """h_1..h_T as (T, B, H) (the LRU has no h_0: its state is s)."""
+        return as_rows(self.h_t)
+
+    @property
+    def s(self) -> np.ndarray:
+        """s_0..s_T as (T+1, B, N), complex."""
+        return self.s_col.transpose(0, 2, 1)
+
+
+def lru_matrices(nu, theta, gamma_log, B_re, B_im, C_re, C_im):
+    """lambda and gamma as (N, 1) columns, B and C complex: (LRU1), (LRU2) and the complex weights."""
+    lam = np.exp(-np.exp(nu) + 1j * np.exp(theta))[:, None]  # (LRU1)
+    gamma = np.exp(gamma_log)[:, None]  # (LRU2)
+    return lam, gamma, B_re + 1j * B_im, C_re + 1j * C_im
+
+
+def lru_forward(nu, theta, gamma_log, B_re, B_im, C_re, C_im, D, X, f: Activation, s0=None) -> LRUSteps:
+    """(LRU1)-(LRU5) for t = 1..T, from s_0 = ``s0`` ((B, N) complex; zero if None)."""
+    lam, gamma, B, C = lru_matrices(nu, theta, gamma_log, B_re, B_im, C_re, C_im)
+    x = by_step(X)
+    T, batch, _ = X.shape
+    s = np.zeros((T + 1, lam.shape[0], batch), dtype=lam.dtype)
+    if s0 is not None:
+        s[0] = np.asarray(s0).T
+    y, h = {}, {}
+    for t in range(1, T + 1):
+        s[t] = lam * s[t - 1] + gamma * (B @ x[t])  # (LRU3)
+        y[t] = (C @ s[t]).real + D @ x[t]  # (LRU4)
+        h[t] = f.forward(y[t])  # (LRU5)
+    return LRUSteps(x, s, y, h)
+
+
+def lru_backward(nu, theta, gamma_log, B_re, B_im, C_re, C_im, steps: LRUSteps, Dout, f: Activation,
+                 truncate=None):
+    """(LRU6)-(LRU12) for t = T..1, from Dout[t-1] = d_t. Return (dnu, dtheta, dgamma_log,
+    dB_re, dB_im, dC_re, dC_im, dD) and G_t as [Re G_t, Im G_t], a (T, B, 2N) array."""
+    lam, gamma, B, C = lru_matrices(nu, theta, gamma_log, B_re, B_im, C_re, C_im)
+    x, s, y, h = steps.x, steps.s_col, steps.y, steps.h_t
+    d = by_step(Dout)
+    T = len(x)
+    e, G = {}, {}
+    for t in range(T, 0, -1):
+        e[t] = f.derivative(y[t], h[t]) * d[t]  # (LRU6)
+        if carried(t, T, truncate):
+            G[t] = C.conj().T @ e[t] + lam.conj() * G[t + 1]  # (LRU7)
+        else:
+            G[t] = C.conj().T @ e[t]  # (LRU7), nothing carried
+    dD = sum(e[t] @ x[t].T for t in range(1, T + 1))  # (LRU8)
+    dC_re = sum(e[t] @ s[t].real.T for t in range(1, T + 1))  # (LRU8)
+    dC_im = -sum(e[t] @ s[t].imag.T for t in range(1, T + 1))  # (LRU8)
+    dB = sum((gamma * G[t]) @ x[t].T for t in range(1, T + 1))  # (LRU9)
+    dgamma_log = gamma[:, 0] * sum((np.conj(B @ x[t]) * G[t]).real.sum(axis=1)
+                                   for t in range(1, T + 1))  # (LRU10)
+    dlam = sum((np.conj(s[t - 1]) * G[t]).sum(axis=1) for t in range(1, T + 1))  # (LRU11)
+    dnu = -np.exp(nu) * (np.conj(lam[:, 0]) * dlam).real  # (LRU12)
+    dtheta = np.exp(theta) * (np.conj(lam[:, 0]) * dlam).imag  # (LRU12)
+    G_real = as_rows({t: np.concatenate([G[t].real, G[t].imag]) for t in G})  # [Re G_t; Im G_t]
+    return (dnu, dtheta, dgamma_log, dB.real, dB.imag, dC_re, dC_im, dD), G_real
+
+
+
+
+# --- expRNN (Lezcano-Casado & Martinez-Rubio 2019) ---------------------------------------------
+#
+# Lezcano-Casado & Martinez-Rubio 2019, "Cheap Orthogonal Constraints in Neural Networks: A Simple
+# Parametrization of the Orthogonal and Unitary Group" (ICML), sections 3-4: W_hh = expm(A) with A
+# skew-symmetric is orthogonal whatever A is, so gradient descent on A keeps W_hh orthogonal. A is
+# parametrised by the strict upper triangle P of the stored A_hh (H, H), A = P - P^T, as in the
+# authors' code; W_hx (H, I); b_h (H,) is the bias of the non-linearity f(a; b): modReLU, the
+# paper's, f(a; b) = sign(a) max(|a| + b, 0) (real case), or tanh(a + b).
+#
+#     (E1) A = P - P^T,  P = triu(A_hh, 1)
+#     (E2) W_hh = expm(A)                                          once per forward pass
+#     (E3) a_t = W_hx x_t + W_hh h_{t-1}
+#     (E4) h_t = f(a_t; b_h)
+#     (E5) g_t = W_hh^T delta_{t+1} + d_t                          (g_T = d_T)
+#     (E6) delta_t = dL/da_t = df/da(a_t; b_h) * g_t               modReLU: 1[|a_t| + b_h > 0]
+#     (E7) db_h = sum_t df/db(a_t; b_h) * g_t                      modReLU: sign(a_t) 1[|a_t| + b_h > 0]
+#     (E8) dW_hx = sum_t delta_t x_t^T,  dW_hh = sum_t delta_t h_{t-1}^T
+#     (E9) dA = L_exp(A^T, dW_hh)                                  the Frechet derivative of expm
+#     (E10) dA_hh = triu(dA - dA^T, 1)
+#
+# (E9): dW = L_exp(A, dA) = int_0^1 expm(r A) dA expm((1 - r) A) dr, whose adjoint under
+# <X, Y> = trace(X^T Y) is L_exp(A^T, .). (E10): A_ij = P_ij - P_ji, so dP_ij = dA_ij - dA_ji for
+# i < j, and the unused lower triangle and diagonal of A_hh get no gradient.
+
+
+@dataclasses.dataclass
+class ExpRNNSteps:
+    """What the expRNN's forward pass keeps for BPTT."""
+
+    x: dict  # x[t], (I, B)
+    h_col: np.ndarray  # h[t], (T+1, H, B)
+    a: dict  # a[t], (H, B)
+    A: np.ndarray  # A = P - P^T, (H, H)
+    W_hh: np.ndarray  # expm(A)
+
+    @property
+    def h(self) -> np.ndarray:
+        """h_0..h_T as (T+1, B, H)."""
+        return self.h_col.transpose(0, 2, 1)
+
+
+def skew(A_hh: np.ndarray) -> np.ndarray:
+    """(E1): A = P - P^T with P the strict upper triangle of A_hh."""
+    P = np.triu(A_hh, 1)
+    return P - P.T
+
+
+def orthogonal(A_hh: np.ndarray) -> np.ndarray:
+    """(E2): W_hh = expm(A), computed in float64 and returned in A_hh's dtype."""
+    import scipy.linalg  # only the expRNN needs scipy here
+
+    return scipy.linalg.expm(skew(A_hh).astype(np.float64)).astype(A_hh.dtype)
+
+
+def exprnn_forward(W_hx, A_hh, b_h, X, f, h0=None) -> ExpRNNSteps:
+    """(E1)-(E4) for t = 1..T, from h_0 = ``h0`` (zero if None). ``f`` has
+    ``forward(a, b)``, ``da(a, b, h)`` and ``db(a, b, h)``."""
+    A = skew(A_hh)  # (E1)
+    W_hh = orthogonal(A_hh)  # (E2)
+    x = by_step(X)
+    h = states(X, W_hh.shape[0], h0, W_hh.dtype)
+    b = b_h[:, None]
+    a = {}
+    for t in range(1, len(x) + 1):
+        a[t] = W_hx @ x[t] + W_hh @ h[t - 1]  # (E3)
+        h[t] = f.forward(a[t], b)  # (E4)
+    return ExpRNNSteps(x, h, a, A, W_hh)
+
+
+def exprnn_backward(b_h, steps: ExpRNNSteps, D, f, truncate=None):
+    """(E5)-(E10) for t = T..1, from D[t-1] = d_t. Return (dW_hx, dA_hh, db_h) and
+    the g_t as a (T, B, H) array."""
+    import scipy.linalg  # only the expRNN needs scipy here
+
+    x, h, a, W_hh = steps.x, steps.h_col, steps.a, steps.W_hh
+    b = b_h[:, None]
+    d = by_step(D)
+    T = len(x)
+    g, delta, beta = {}, {}, {}
+    for t in range(T, 0, -1):
+        g[t] = W_hh.T @ delta[t + 1] + d[t] if carried(t, T, truncate) else d[t]  # (E5)
+        delta[t] = f.da(a[t], b, h[t]) * g[t]  # (E6)
+        beta[t] = f.db(a[t], b, h[t]) * g[t]  # (E7), before the sum
+    db_h = sum(beta[t].sum(axis=1) for t in range(1, T + 1))  # (E7)
+    dW_hx = sum(delta[t] @ x[t].T for t in range(1, T + 1))  # (E8)
+    dW_hh = sum(delta[t] @ h[t - 1].T for t in range(1, T + 1))  # (E8)
+    dA = scipy.linalg.expm_frechet(steps.A.T.astype(np.float64), dW_hh.astype(np.float64),
+                                   compute_expm=False)  # (E9)
+    dA_hh = np.triu(dA - dA.T, 1).astype(W_hh.dtype)  # (E10)
+    return (dW_hx, dA_hh, db_h), as_rows(g)
