@@ -5,6 +5,9 @@ The penalty is part of the training loss that is reported. Pascanu et al.
 (2013, section 3.3) use a related regulariser to keep W_hh from shrinking
 gradients; plain weight decay instead pulls ||W_hh|| and with it the bound
 ||W_hh||_2 max|f'| down, which the report's decay figures show.
+
+A group covers its weight in every layer of a stacked cell (the IndRNN's
+W_hh.2, W_hx.2, ... beside layer 1's W_hh, W_hx).
 """
 
 from __future__ import annotations
@@ -38,9 +41,15 @@ class L2(Remedy):
 
     def penalty(self, params):
         lam = self.params.weight_decay
-        names = [GROUPS[g] for g in dict.fromkeys(self.params.groups)]
+        bases = [GROUPS[g] for g in dict.fromkeys(self.params.groups)]
+        names = [n for b in bases for n in (b, *(m for m in params if _layer_of(m, b)))]
         value = 0.5 * lam * sum(float(np.vdot(params[n], params[n])) for n in names)
         return value, {n: lam * params[n] for n in names}
+
+
+def _layer_of(name: str, base: str) -> bool:
+    """Whether ``name`` is ``base`` of a layer above the first: "W_hh.2" of "W_hh"."""
+    return name.startswith(base + ".") and name[len(base) + 1 :].isdigit()
 
 
 @hookimpl

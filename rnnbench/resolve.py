@@ -100,7 +100,7 @@ def _variant_problems(variant: VariantSpec, registry) -> tuple[VariantSpec, list
             problems.append(Refused(f"remedies[{j}]", str(exc)))
     if problems:
         return variant, problems
-    resolved = variant.model_copy(update={"remedies": remedies})
+    resolved = variant.model_copy(update={"remedies": remedies, **_cell_choices(variant, registry)})
     try:
         config, _ = model_config(resolved, registry, input_size=1, output_size=1, dtype="float64")
     except ValueError as exc:
@@ -109,6 +109,22 @@ def _variant_problems(variant: VariantSpec, registry) -> tuple[VariantSpec, list
     if filled != resolved.cell_params:  # every default written out, so the key covers it
         resolved = resolved.model_copy(update={"cell_params": filled})
     return resolved, []
+
+
+def _cell_choices(variant: VariantSpec, registry) -> dict[str, str]:
+    """The activation and initialisation of a variant that names neither, where
+    its cell does not offer the variant's defaults (tanh, uniform): the cell's
+    first choice (a torch module's own initialisation, "module"), written out
+    so that the run key covers it. A value the variant gives is kept as given."""
+    component = registry.components.get(("cell", variant.cell))
+    if component is None:
+        return {}
+    cell = component.cls
+    chosen = {}
+    for field, offered in (("activation", cell.activations), ("init", cell.inits)):
+        if field not in variant.model_fields_set and getattr(variant, field) not in offered and offered:
+            chosen[field] = offered[0]
+    return chosen
 
 
 def resolve_variant(variant: VariantSpec, registry) -> VariantSpec:

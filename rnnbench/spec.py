@@ -423,6 +423,10 @@ class SuiteSpec(_Strict):
     tuning: TuningSpec | None = Field(
         None, description="The tuning protocol; without it every variant trains with its settings as written."
     )
+    first_figure: Literal["success", "convergence", "decay", "grad_norm", "recurrent", "timing"] | None = Field(
+        None, description="The figure the report shows first, where the suite's point is one figure (the "
+        "gradient decay across cell families); by default success, convergence, decay, ... in that order.",
+    )
 
     @field_validator("name")
     @classmethod

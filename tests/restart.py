@@ -22,12 +22,14 @@ def state_at(cell, cache, t: int):
         return cache.h[t], cache.z[t]
     if isinstance(cell, lru.LRUCell):
         return cache.s[t]  # the complex state s_t, (B, N)
+    if isinstance(cell, indrnn.IndRNNCell):
+        return cache.state(t)  # h_t, or every layer's h^l_t for a stack
     return cache.h[t]
 
 
 def forward_from(cell, params, x, state):
     """``cell.forward(params, x)`` started from ``state``, as :func:`state_at` gives it."""
-    if isinstance(cell, (lru.LRUCell, exprnn.ExpRNNCell, TorchCell)):  # these take the initial state themselves
+    if isinstance(cell, (lru.LRUCell, exprnn.ExpRNNCell, indrnn.IndRNNCell, TorchCell)):  # these take it themselves
         return cell.forward(params, x, state)
     weights = params["W_hx"], params["W_hh"], params["b_h"]
     if isinstance(cell, lstm.LSTMCell):
@@ -36,8 +38,6 @@ def forward_from(cell, params, x, state):
         cache = gru.forward(*weights, x, cell.gates, cell.candidate, params, state)
     elif isinstance(cell, vanilla.VanillaCell):
         cache = vanilla.forward(*weights, x, cell.activation, cell.chain, params, state)
-    elif isinstance(cell, indrnn.IndRNNCell):
-        cache = textbook.indrnn_forward(*weights, x, cell.activation, cell.chain, params, state)
     elif isinstance(cell, cornn.CoRNNCell):
         h = cell.hyper
         cache = textbook.cornn_forward(params["W_hx"], params["W_hh"], params["W_hz"], params["b_h"], x,

@@ -299,8 +299,8 @@ def test_a_suite_tunes_the_cells_own_parameters():
     # each dimension applies to the cell that has the parameter, the others keep their defaults
     assert by_variant["coRNN"] == [{"dt": 0.03, "gamma": 66.0, "epsilon": 15.0},
                                    {"dt": 0.06, "gamma": 66.0, "epsilon": 15.0}]
-    assert by_variant["IndRNN"] == [{"magnitude": 2.0, "bound_steps": 6, "memory_init": False},
-                                    {"magnitude": 4.0, "bound_steps": 6, "memory_init": False}]
+    assert by_variant["IndRNN"] == [{"magnitude": 2.0, "bound_steps": 6, "memory_init": False, "layers": 2},
+                                    {"magnitude": 4.0, "bound_steps": 6, "memory_init": False, "layers": 2}]
     bad = copy.deepcopy(TUNED)
     bad["tuning"]["search"][0]["values"] = [-0.03, 0.06]
     with pytest.raises(SpecError, match=r"variant 'coRNN' at cell\.dt=-0\.03.*dt: Input should be greater than 0"):

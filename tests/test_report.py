@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -740,3 +741,17 @@ def test_export_json_holds_the_same_records_and_loads_into_pandas(stored, tmp_pa
     assert frame["final_test_loss"].isna().sum() == 2  # the error and the diverged run
     curves = pd.read_json(tmp_path / "curves.json")
     assert len(curves) == 28 and "metric_accuracy" in curves.columns
+
+
+def test_a_suite_can_put_one_figure_first(stored, report, tmp_path):
+    """``first_figure``: the suite whose point is one figure (the gradient decay
+    across cell families) shows it first; the others keep their order."""
+    _, page = report
+    default_order = re.findall(r'<img src="([a-z_]+)\.png"', page)
+    assert default_order[:3] == ["success", "convergence", "decay"]
+    moved = Store(tmp_path / "results" / stored.root.name)
+    shutil.copytree(stored.root, moved.root)
+    moved.save_suite(moved.stored_suite().model_copy(update={"first_figure": "decay"}))
+    page = build_report(moved.root, tmp_path / "reports").read_text(encoding="utf-8")
+    order = re.findall(r'<img src="([a-z_]+)\.png"', page)
+    assert order[0] == "decay" and order[1:] == [f for f in default_order if f not in ("decay", "asv_history")]

@@ -494,3 +494,64 @@ def tomli_w_dumps(data: dict) -> str:
     for v in data.get("variants", []):
         lines += ["[[variants]]"] + [f"{kk} = {value(vv)}" for kk, vv in v.items()]
     return "\n".join(lines) + "\n"
+
+
+def test_the_readmes_torch_cell_runs_as_written_from_its_file(torch, tmp_path):
+    """README, "Bring a PyTorch cell": the module shown is plugins/examples/min_gru.py
+    word for word, and its commands, run as written, check its gradients, add it
+    to the default suite and train it with its decay profile in the report (the
+    suite cut to 2 seeds and 30 steps here, so that the test takes seconds)."""
+    import os
+    import re
+    import shutil
+    from pathlib import Path
+
+    import docs
+
+    _, shown = docs.block_starting_with("# min_gru.py")
+    example = docs.ROOT / "plugins" / "examples" / "min_gru.py"
+    assert shown == example.read_text(encoding="utf-8")
+    shutil.copy(example, tmp_path / "min_gru.py")
+    _, commands = docs.block_starting_with("rnnbench gradcheck --plugin min_gru.py", kind="sh")
+    *setup, last = commands.rstrip("\n").split("\n")
+    assert last == "rnnbench run mine.toml --plugin min_gru.py"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(setup)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(": ok") == 2  # the gradient check, both problems
+    suite = (tmp_path / "mine.toml").read_text(encoding="utf-8")
+    suite = re.sub(r"(?m)^seeds = \[[0-9, ]+\]", "seeds = [0, 1]", suite, count=1)
+    suite = re.sub(r"(?m)^steps = \d+", "steps = 30", suite, count=1)
+    (tmp_path / "mine.toml").write_text(suite, encoding="utf-8")
+    done = subprocess.run(["bash", "-c", last], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "report: reports/mine/index.html"
+    records = [json.loads(p.read_text()) for p in (tmp_path / "results" / "mine" / "runs").glob("*.json")]
+    mine = [r for r in records if r["spec"]["variant"]["name"] == "minGRU"]
+    assert len(mine) == 4 + 2 and all(r["status"] == "ok" for r in mine)  # its tuning trials, its seeds
+    assert all(r["spec"]["variant"]["init"] == "module" for r in mine)  # the module's own initialisation
+    profile = next(r for r in mine if r["spec"]["seed"] == 0)["decay"][-1]["norms"]
+    assert len(profile) == 150 and all(v > 0 for v in profile)
+    assert 'alt="Gradient norm against distance back in time' in (tmp_path / "reports" / "mine" / "index.html").read_text()
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_rnnbenchs_optimisers_equal_torch_optims_on_the_same_gradients(torch, name):
+    """One implementation of each optimiser serves numpy and torch cells alike:
+    rnnbench's SGD and Adam take the steps torch.optim takes, to round-off."""
+    from rnnbench.spec import OptimizerRef
+
+    rng = np.random.default_rng(0)
+    weights = {"W": rng.normal(size=(3, 4)), "b": rng.normal(size=4)}
+    ours = REGISTRY.create("optimizer", OptimizerRef(name=name), 0.01)
+    tensors = {k: torch.tensor(v.copy(), requires_grad=True) for k, v in weights.items()}
+    theirs = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[name](list(tensors.values()), lr=0.01)
+    for _ in range(5):
+        grads = {k: rng.normal(size=v.shape) for k, v in weights.items()}
+        ours.step(weights, grads)
+        for k, t in tensors.items():
+            t.grad = torch.tensor(grads[k])
+        theirs.step()
+    for k in weights:
+        np.testing.assert_allclose(weights[k], tensors[k].detach().numpy(), rtol=0, atol=1e-15)

@@ -334,26 +334,33 @@ def gru_backward(W_hh, steps: GRUSteps, D, N_g: TransformChain, N_c: TransformCh
 # --- IndRNN (Li, Li, Cook, Zhu & Gao 2018) ------------------------------------------------------
 #
 # Li et al. 2018, eqs. 2-4: every unit has ONE recurrent weight u_n, so the recurrent product is
-# element-wise and dh_t/dh_{t-1} is the diagonal matrix diag(u * f'(z_t)). u (H,) is stored as
-# W_hh; W_hx (H, I), b_h (H,); f is relu (the paper's) or tanh.
+# element-wise and dh_t/dh_{t-1} is the diagonal matrix diag(u * f'(z_t)). A stack of L layers
+# (the paper's multiple-layer IndRNN, section 3.2): layer l reads the state of layer l - 1 at the
+# same step, h^0_t = x_t, and the read-out reads h^L_t; d_t reaches the top layer only. Layer l has
+# its own u^l (H,), W^l_hx (H, H) (layer 1: (H, I)) and b^l_h (H,); f is relu (the paper's) or tanh.
+# One layer is L = 1: drop the index l.
 #
-#     (IR1) a_t = W_hx x_t + u * h_{t-1} + b_h
-#     (IR2) z_t = N(a_t)
-#     (IR3) h_t = f(z_t)
-#     (IR4) g_t = u * delta_{t+1} + d_t                     (g_T = d_T)
-#     (IR5) delta_t = dL/da_t = N'(a_t)^T (f'(z_t) * g_t)
-#     (IR6) dW_hx = sum_t delta_t x_t^T,  du = sum_t (delta_t * h_{t-1}) summed over the batch,
-#           db_h = sum_t delta_t
+#     (IR1) a^l_t = W^l_hx h^(l-1)_t + u^l * h^l_{t-1} + b^l_h             (h^0_t = x_t)
+#     (IR2) z^l_t = N^l(a^l_t)
+#     (IR3) h^l_t = f(z^l_t)
+#     (IR4) g^l_t = u^l * delta^l_{t+1} + d^l_t                           (g^l_T = d^l_T)
+#     (IR5) delta^l_t = dL/da^l_t = N^l'(a^l_t)^T (f'(z^l_t) * g^l_t)
+#     (IR6) dW^l_hx = sum_t delta^l_t h^(l-1)_t^T,  du^l = sum_t (delta^l_t * h^l_{t-1}) summed over
+#           the batch,  db^l_h = sum_t delta^l_t
+#     (IR7) d^L_t = d_t;  d^(l-1)_t = W^l_hx^T delta^l_t                   (l = L..2)
 #
-# Without N and with a loss at step T only, (IR4)-(IR5) give the paper's eq. 4 unit by unit:
-# dL/dh_{n,t} = u_n^(T-t) f'(z_{n,t+1}) ... f'(z_{n,T}) dL/dh_{n,T}.
+# d^l_t is the part of dL/dh^l_t that does not come through h^l_{t+1}: from the read-out for the top
+# layer, from the layer above at the same step (IR7) below it. g^l_t = dL/dh^l_t is the total. A cut
+# of truncated BPTT drops the carried term of (IR4) in every layer; (IR7) acts within one step and
+# is never cut. Without N, with one layer and a loss at step T only, (IR4)-(IR5) give the paper's
+# eq. 4 unit by unit: dL/dh_{n,t} = u_n^(T-t) f'(z_{n,t+1}) ... f'(z_{n,T}) dL/dh_{n,T}.
 
 
 @dataclasses.dataclass
 class IndRNNSteps:
-    """What the IndRNN's forward pass keeps for BPTT."""
+    """What one IndRNN layer's forward pass keeps for BPTT."""
 
-    x: dict  # x[t], (I, B)
+    x: dict  # x[t], (I, B): the layer's input, h^(l-1)_t
     h_col: np.ndarray  # h[t], (T+1, H, B)
     z: dict  # z[t] = N(a_t)
     N: dict  # N[t], the transforms' cache of step t
@@ -365,7 +372,8 @@ class IndRNNSteps:
 
 
 def indrnn_forward(W_hx, u, b_h, X, f: Activation, N: TransformChain, params, h0=None) -> IndRNNSteps:
-    """(IR1)-(IR3) for t = 1..T, from h_0 = ``h0`` (zero if None)."""
+    """(IR1)-(IR3) of one layer for t = 1..T, from h_0 = ``h0`` (zero if None);
+    X (T, B, I) is the layer's input h^(l-1)_1..T."""
     x = by_step(X.astype(u.dtype, copy=False))
     h = states(X, u.shape[0], h0, u.dtype)
     u, b_h = u[:, None], b_h[:, None]  # columns, applied to every sequence's column
@@ -378,8 +386,8 @@ def indrnn_forward(W_hx, u, b_h, X, f: Activation, N: TransformChain, params, h0
 
 
 def indrnn_backward(u, steps: IndRNNSteps, D, f: Activation, N: TransformChain, params, grads, truncate=None):
-    """(IR4)-(IR6) for t = T..1, from D[t-1] = d_t. Return (dW_hx, du, db_h) and the
-    g_t as a (T, B, H) array."""
+    """(IR4)-(IR6) of one layer for t = T..1, from D[t-1] = d^l_t. Return (dW_hx, du, db_h),
+    the g^l_t as a (T, B, H) array and the delta^l_t, by step (for (IR7))."""
     x, h, z = steps.x, steps.h_col, steps.z
     d = by_step(D)
     T = len(x)
@@ -392,7 +400,49 @@ def indrnn_backward(u, steps: IndRNNSteps, D, f: Activation, N: TransformChain, 
     dW_hx = sum(delta[t] @ x[t].T for t in range(1, T + 1))  # (IR6)
     du = sum((delta[t] * h[t - 1]).sum(axis=1) for t in range(1, T + 1))  # (IR6)
     db_h = sum(delta[t].sum(axis=1) for t in range(1, T + 1))  # (IR6)
-    return (dW_hx, du, db_h), as_rows(g)
+    return (dW_hx, du, db_h), as_rows(g), delta
+
+
+@dataclasses.dataclass
+class IndRNNStack:
+    """What the forward pass of a stack of IndRNN layers keeps for BPTT."""
+
+    layers: list  # layers[l-1], the IndRNNSteps of layer l
+
+    @property
+    def h(self) -> np.ndarray:
+        """The top layer's h^L_0..h^L_T as (T+1, B, H)."""
+        return self.layers[-1].h
+
+    def state(self, t: int):
+        """Every layer's h^l_t (B, H), a list from l = 1 (with one layer, its array)."""
+        states = [steps.h[t] for steps in self.layers]
+        return states[0] if len(states) == 1 else states
+
+
+def indrnn_stack_forward(weights, X, f: Activation, chains, params, h0=None) -> IndRNNStack:
+    """(IR1)-(IR3) layer by layer, l = 1..L: ``weights[l-1]`` = (W^l_hx, u^l, b^l_h),
+    ``chains[l-1]`` = N^l, ``h0[l-1]`` the initial state of layer l (all zero if None)."""
+    layers = []
+    for l, ((W_hx, u, b_h), N) in enumerate(zip(weights, chains)):
+        below = X if l == 0 else layers[-1].h[1:]  # (IR1), h^0_t = x_t
+        layers.append(indrnn_forward(W_hx, u, b_h, below, f, N, params, None if h0 is None else h0[l]))
+    return IndRNNStack(layers)
+
+
+def indrnn_stack_backward(weights, stack: IndRNNStack, D, f: Activation, chains, params, grads, truncate=None):
+    """(IR4)-(IR7) layer by layer, l = L..1, from D[t-1] = d_t at the top layer. Return each
+    layer's (dW_hx, du, db_h) and its g^l_t as a (T, B, H) array, both listed from l = 1."""
+    layers = stack.layers
+    L = len(layers)
+    found, g = [None] * L, [None] * L
+    d = D  # (IR7), d^L_t = d_t
+    for l in range(L - 1, -1, -1):
+        W_hx, u, _ = weights[l]
+        found[l], g[l], delta = indrnn_backward(u, layers[l], d, f, chains[l], params, grads, truncate)
+        if l > 0:
+            d = as_rows({t: W_hx.T @ delta[t] for t in delta})  # (IR7), d^(l-1)_t = W^l_hx^T delta^l_t
+    return found, g
 
 
 # --- coRNN (Rusch & Mishra 2021) ----------------------------------------------------------------

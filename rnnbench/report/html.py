@@ -203,7 +203,8 @@ def build_report(
     tuning_shown = _save_tuning_figure(suite, selections, out)
     sections = _plugin_sections(hooks, suite, results, trials, out, warn or (lambda line: None))
     shown = []
-    for key, info in FIGURES.items():
+    order = sorted(FIGURES, key=lambda key: key != suite.first_figure)  # the suite's first figure first
+    for key, info in ((key, FIGURES[key]) for key in order):
         path = out / info.file
         fig = built.get(key)
         if fig is None:

@@ -1,0 +1,124 @@
+"""Side by side: a training step of a built-in cell on the numpy engine and of
+the same cell written in torch (``torch_vanilla``, ``torch_lstm``,
+``torch_gru``: rnnbench's torch cell path, :mod:`rnnbench.torch_cell`), in one
+process.
+
+    python -m benchmarks.torch_cells [--repeats 20] [--device cpu|cuda] [--workers 1 4 8]
+
+Both steps are :func:`rnnbench.training.train_step` on the same model built by
+:func:`benchmarks.workload.training_step` (same weights, same batch, SGD):
+the torch cell's forward and BPTT run in torch (autograd, with the per-step
+probes that give dL/dh_t), everything else -- read-out, loss, optimiser,
+remedies -- is rnnbench's numpy, as in a sweep. After a warm-up the two steps
+are timed alternately and the medians compared: ratio = torch cell / numpy
+engine (above 1: the torch path is slower). On the CPU both run one thread
+(BLAS through threadpoolctl, torch.set_num_threads), as one worker of a sweep
+does. The shapes are the built-in suites' (batch, hidden, length).
+
+With ``--device cuda`` (where a GPU is present) it also times one torch-cell
+step on the GPU, and the throughput of N worker processes sharing the GPU
+(``--workers``), each training its own model: run-steps per second in all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.compare_pytorch import alternate, gemm_rate, machine
+from benchmarks.workload import training_step
+from rnnbench.process_settings import run_settings
+
+CELLS = ("vanilla", "lstm", "gru")
+# (batch, hidden, length): default (adding, T = 150), copy_memory and gates (T = 100-120),
+# the modern cells' adding suite (T = 400), and the papers' size (100 units, T = 400)
+SHAPES = ((32, 32, 150), (32, 64, 120), (32, 64, 400), (32, 100, 400))
+
+
+def cpu_table(cells, shapes, repeats: int, warmup: int, dtype: str) -> None:
+    """The CPU comparison, one row per (cell, shape), as a Markdown table."""
+    print("| cell | B, H, T | numpy engine ms | torch cell ms | torch / numpy |")
+    print("|---|---|---:|---:|---:|")
+    for cell in cells:
+        for (B, H, T) in shapes:
+            ours = training_step(cell, B, H, T, dtype=dtype)
+            theirs = training_step(f"torch_{cell}", B, H, T, dtype=dtype)
+            t_numpy, t_torch = alternate(ours.run, theirs.run, repeats, warmup)
+            print(f"| {cell} | {B}, {H}, {T} | {t_numpy * 1e3:.2f} | {t_torch * 1e3:.2f} | "
+                  f"{t_torch / t_numpy:.2f} |", flush=True)
+
+
+def _gpu_steps(args: tuple) -> tuple[float, int]:
+    """In a worker process: build a torch-cell step on the GPU and take
+    ``steps`` of them after a warm-up; return (seconds, steps)."""
+    cell, (B, H, T), steps, dtype = args
+    from rnnbench import torch_cell
+
+    with run_settings(1, flush_to_zero=True), torch_cell.use_device("cuda"):
+        work = training_step(f"torch_{cell}", B, H, T, dtype=dtype)
+        for _ in range(3):
+            work.run()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            work.run()
+        return time.perf_counter() - t0, steps
+
+
+def gpu_table(cells, shape, workers: list[int], steps: int, dtype: str) -> None:
+    """One GPU step per cell, then N processes sharing the GPU: run-steps per second in all."""
+    import torch
+
+    print(f"\nGPU: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}")
+    print("| cell | B, H, T | workers | ms per step (one worker) | run-steps per second (all) |")
+    print("|---|---|---:|---:|---:|")
+    context = multiprocessing.get_context("spawn")
+    for cell in cells:
+        for n in workers:
+            with context.Pool(n) as pool:
+                done = pool.map(_gpu_steps, [(cell, shape, steps, dtype)] * n)
+            per_step = statistics.median(s / k for s, k in done)
+            total = sum(k for _, k in done) / max(s for s, _ in done)
+            print(f"| {cell} | {', '.join(map(str, shape))} | {n} | {per_step * 1e3:.2f} | {total:.0f} |",
+                  flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=20, help="timed steps of each path per row")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=CELLS)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                        help="cuda: also time the torch cells on the GPU (one step, and --workers sharing it)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 8, 16])
+    parser.add_argument("--gpu-steps", type=int, default=50)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    with run_settings(1, flush_to_zero=True):  # as a worker of a sweep trains a run
+        for line in machine():
+            print(line)
+        peak = gemm_rate(2048, 2048, 2048, args.dtype)
+        print(f"{'s' if args.dtype == 'float32' else 'd'}gemm peak (2048 x 2048 @ 2048 x 2048): {peak:.0f} GFLOP/s")
+        print(f"dtype {args.dtype}, 1 thread, one training step (forward, BPTT, SGD) of the same model, "
+              f"median of {args.repeats} alternating steps after {args.warmup} warm-up\n")
+        cpu_table(args.cells, SHAPES, args.repeats, args.warmup, args.dtype)
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            print("\n--device cuda: torch sees no GPU here; the GPU table is left out")
+        else:
+            gpu_table(args.cells, SHAPES[-1], args.workers, args.gpu_steps, args.dtype)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
