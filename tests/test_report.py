@@ -755,3 +755,5 @@ def test_a_suite_can_put_one_figure_first(stored, report, tmp_path):
     page = build_report(moved.root, tmp_path / "reports").read_text(encoding="utf-8")
     order = re.findall(r'<img src="([a-z_]+)\.png"', page)
     assert order[0] == "decay" and order[1:] == [f for f in default_order if f not in ("decay", "asv_history")]
+    assert page.index('<img src="decay.png"') < page.index('<h2 id="ranking">')  # at the top of the page
+    assert page.count('<img src="decay.png"') == 1

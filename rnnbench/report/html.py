@@ -203,8 +203,7 @@ def build_report(
     tuning_shown = _save_tuning_figure(suite, selections, out)
     sections = _plugin_sections(hooks, suite, results, trials, out, warn or (lambda line: None))
     shown = []
-    order = sorted(FIGURES, key=lambda key: key != suite.first_figure)  # the suite's first figure first
-    for key, info in ((key, FIGURES[key]) for key in order):
+    for key, info in FIGURES.items():
         path = out / info.file
         fig = built.get(key)
         if fig is None:
@@ -227,7 +226,9 @@ def build_report(
         expected_runs=len(suite.runs()),
         problems=[r for r in results if r.status != "ok"],
         environment=recorded_environment(results),
-        figures=shown,
+        # the suite's first figure (first_figure), drawn at the top of the page, above the tuning
+        lead=next((f for f in shown if f is FIGURES.get(suite.first_figure or "")), None),
+        figures=[f for f in shown if f is not FIGURES.get(suite.first_figure or "")],
         sections=sections,
         tuning=_tuning_context(suite, selections, results, tuning_shown),
         left_out=[str(d) for d in store.unread([*trials, *results])],
