@@ -16,12 +16,15 @@ from rnnbench.api import Batch, ModelConfig
 from rnnbench.engine.cornn import CoRNNCell, CoRNNParams
 from rnnbench.engine.finite_differences import check_gradients, numerical_gradient, relative_error
 from rnnbench.engine.losses import cross_entropy, mse
-from rnnbench.engine.network import Network, init_readout
+from rnnbench.engine.network import Network
 from rnnbench.registry import load_registry
 from rnnbench.resolve import resolve_data, resolve_variant
 from rnnbench.spec import SpecError, VariantSpec
 from rnnbench.variant import build_model
 from rnnbench_plugins.layer_norm import LayerNormTransform
+
+import cell_checks
+from cell_checks import make_params
 from restart import forward_from, started_at, state_at
 
 I, H = 3, 4
@@ -40,18 +43,8 @@ def make_cell(O=2, layer_norm=False, init="uniform", dtype=np.float64, **hyper):
     return CoRNNCell(config, (LayerNormTransform(1e-5),) if layer_norm else ())
 
 
-def make_params(cell, seed=0, noise=0.1):
-    """The cell's and read-out's parameters, moved off special values by N(0, noise)."""
-    rng = np.random.default_rng(seed)
-    c = cell.config
-    params = cell.init_params(rng)
-    params.update(init_readout(rng, c.hidden_size, c.output_size, c.dtype))
-    return {k: v + rng.normal(0.0, noise, v.shape) for k, v in params.items()}
-
-
 def regression_batch(T, B, O=2, seed=1):
-    rng = np.random.default_rng(seed)
-    return Batch(rng.normal(size=(T, B, I)), rng.normal(size=(B, O)))
+    return cell_checks.regression_batch(T, B, O, seed, inputs=I)
 
 
 def last_step_gradient(params, h, batch):

@@ -21,6 +21,9 @@ from rnnbench.resolve import resolve_variant
 from rnnbench.spec import VariantSpec
 from rnnbench.variant import build_model
 from rnnbench_plugins.layer_norm import LayerNormTransform
+
+import cell_checks
+from cell_checks import make_params
 from restart import forward_from, started_at, state_at
 
 I = 3
@@ -32,18 +35,8 @@ def make_cell(H=4, O=2, activation="relu", layer_norm=False, dtype=np.float64, l
     return IndRNNCell(config, (LayerNormTransform(1e-5),) if layer_norm else ())
 
 
-def make_params(cell, seed=0, noise=0.1):
-    """The cell's and read-out's parameters, moved off special values by N(0, noise)."""
-    rng = np.random.default_rng(seed)
-    c = cell.config
-    params = cell.init_params(rng)
-    params.update(init_readout(rng, c.hidden_size, c.output_size, c.dtype))
-    return {k: v + rng.normal(0.0, noise, v.shape) for k, v in params.items()}
-
-
 def regression_batch(T, B, O=2, seed=1):
-    rng = np.random.default_rng(seed)
-    return Batch(rng.normal(size=(T, B, I)), rng.normal(size=(B, O)))
+    return cell_checks.regression_batch(T, B, O, seed, inputs=I)
 
 
 def g_by_finite_differences(cell, params, batch, t):
