@@ -204,6 +204,12 @@ def _mean_profile(norms: Sequence[Sequence[float | None]]) -> tuple[np.ndarray, 
     return d, g
 
 
+# What each state a built-in cell reports is, for the decay figure's axis labels: h the
+# state the read-out reads (for the LRU, its complex state s_t: see rnnbench.engine.lru),
+# the LSTM's cell state c, the coRNN's velocity z, a stacked IndRNN's lower layers h1, h2, ...
+STATE_WORDS = {"h": "hidden state", "c": "cell state", "z": "velocity z"}
+
+
 def decay_figure(suite: SuiteSpec, results: Sequence[RunResult], rows: Sequence[dict]) -> Figure:
     """The gradient-decay profile ||dL_T/dh_{T-d}|| against the distance d on a
     log axis, one panel per sequence length: per variant the geometric mean over
@@ -266,7 +272,7 @@ def decay_figure(suite: SuiteSpec, results: Sequence[RunResult], rows: Sequence[
                 layout.no_data(ax)
             ax.set_xlabel("distance back in time  d = T \u2212 t")
         name = "h" if state is None else state
-        row_axes[0].set_ylabel(f"||dL_T / d{name}_t||  ({'hidden' if state is None else 'cell'} state)")
+        row_axes[0].set_ylabel(f"||dL_T / d{name}_t||  ({STATE_WORDS.get(name, 'state ' + name)})")
     fig.legend(
         handles=[
             Line2D([], [], color="black", lw=1.2, ls="--", label="at initialisation"),

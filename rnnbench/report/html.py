@@ -93,7 +93,9 @@ FIGURES = {
         "bound ||W_hh||\u2082 \u00b7 max|f\u2032|, at initialisation \u2192 at the end (n/a for "
         "gated cells, which have no such bound). Variants that differ only in a training "
         "remedy start from the same weights, so their initial profiles coincide. For cells "
-        "with a cell state (LSTM) the second row shows ||dL_T/dc_t||.",
+        "with a second state the next rows show its profile: the LSTM's cell state c, the "
+        "coRNN's velocity z, a stacked IndRNN's lower layers h1, .... The LRU's first row is its "
+        "complex state s_t's: the norm of the real 2N-vector (dL/dRe s_t, dL/dIm s_t).",
         "Gradient norm against distance back in time on a log scale per variant, at "
         "initialisation and after training, one panel per sequence length.",
     ),
