@@ -55,6 +55,7 @@ from rnnbench.extras import MissingExtra, installed, missing, require
 from rnnbench.hookspecs import hookimpl
 
 if TYPE_CHECKING:  # imported on first use, below: these modules import this one
+    from rnnbench.engine.antisymmetric import AntisymmetricRNNCell
     from rnnbench.engine.cornn import CoRNNCell
     from rnnbench.engine.exprnn import ExpRNNCell
     from rnnbench.engine.gru import GRUCell
@@ -68,7 +69,8 @@ if TYPE_CHECKING:  # imported on first use, below: these modules import this one
 __all__ = [
     "hookimpl", "Params", "NoParams", "ModelConfig", "Batch", "Task", "SummedInputTransform", "Cell",
     "Remedy", "Optimizer", "ReportSection", "TransformChain", "cut_before", "VanillaCell", "LSTMCell",
-    "GRUCell", "IndRNNCell", "CoRNNCell", "LRUCell", "ExpRNNCell", "global_norm", "layer_norm_forward",
+    "GRUCell", "IndRNNCell", "CoRNNCell", "LRUCell", "ExpRNNCell", "AntisymmetricRNNCell",
+    "global_norm", "layer_norm_forward",
     "layer_norm_backward",
     "installed", "missing", "require", "MissingExtra", "TorchCell", "TorchModuleCell", "torch_cell",
 ]
@@ -83,6 +85,7 @@ _DEFINED_IN_THE_ENGINE = {
     "CoRNNCell": "rnnbench.engine.cornn",
     "LRUCell": "rnnbench.engine.lru",
     "ExpRNNCell": "rnnbench.engine.exprnn",
+    "AntisymmetricRNNCell": "rnnbench.engine.antisymmetric",
     "global_norm": "rnnbench.engine.network",
     # a cell written in PyTorch; torch itself is imported only when such a cell runs
     "TorchCell": "rnnbench.torch_cell",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 
-from rnnbench.engine import cornn, exprnn, gru, indrnn, lru, lstm, textbook, vanilla
+from rnnbench.engine import antisymmetric, cornn, exprnn, gru, indrnn, lru, lstm, textbook, vanilla
 from rnnbench.torch_cell import TorchCell
 
 
@@ -29,7 +29,8 @@ def state_at(cell, cache, t: int):
 
 def forward_from(cell, params, x, state):
     """``cell.forward(params, x)`` started from ``state``, as :func:`state_at` gives it."""
-    if isinstance(cell, (lru.LRUCell, exprnn.ExpRNNCell, indrnn.IndRNNCell, TorchCell)):  # these take it themselves
+    if isinstance(cell, (lru.LRUCell, exprnn.ExpRNNCell, indrnn.IndRNNCell, antisymmetric.AntisymmetricRNNCell,
+                         TorchCell)):  # these take it themselves
         return cell.forward(params, x, state)
     weights = params["W_hx"], params["W_hh"], params["b_h"]
     if isinstance(cell, lstm.LSTMCell):

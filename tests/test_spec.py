@@ -65,7 +65,7 @@ def test_key_is_stable_across_a_json_round_trip(small_suite):
             lambda d: d["variants"][1]["remedies"][0].update(thresh=2),
             "variants[1].remedies[0]: remedy 'clip_norm': thresh: Extra inputs are not permitted",
         ),
-        (lambda d: d["variants"][0].update(cell="lstn"), "variants[0]: unknown cell 'lstn'; known: cornn, exprnn, gru, indrnn, lru, lstm, torch_gru, torch_lstm, torch_vanilla, vanilla"),
+        (lambda d: d["variants"][0].update(cell="lstn"), "variants[0]: unknown cell 'lstn'; known: antisymmetric, cornn, exprnn, gru, indrnn, lru, lstm, torch_gru, torch_lstm, torch_vanilla, vanilla"),
         (
             lambda d: d["variants"][0].update(activation="sigmoid"),
             "variants[0]: activation 'sigmoid' is not available for cell 'vanilla'",

@@ -725,3 +725,100 @@ def exprnn_backward(b_h, steps: ExpRNNSteps, D, f, truncate=None):
                                    compute_expm=False)  # (E9)
     dA_hh = np.triu(dA - dA.T, 1).astype(W_hh.dtype)  # (E10)
     return (dW_hx, dA_hh, db_h), as_rows(g)
+
+
+# --- AntisymmetricRNN (Chang, Chen, Haber & Chi 2019) ------------------------------------------
+#
+# Chang, Chen, Haber & Chi 2019, "AntisymmetricRNN: A Dynamical System View on Recurrent Neural
+# Networks" (ICLR), section 3: the forward Euler step of size eps of the ODE
+# h'(t) = tanh((W - W^T) h(t) + V x(t) + b), whose Jacobian has purely imaginary eigenvalues,
+# with the diffusion -gamma I that keeps the Euler step stable, and optionally the gated form
+# (also section 3): the summed input is computed twice, for the candidate and for a
+# gate z_t, with the same recurrent matrix. The paper's W is the free parameter W_hh (H, H), used
+# only through M; V is W_hx (H, I) and b is b_h (H,) -- gated, W_hx = [V_h; V_z] (2H, I) and
+# b_h = [b_h; b_z] (2H,). Without the gate, read z_t = 1 and drop the z rows. h_t is the state
+# the read-out reads.
+#
+#     (AS1) M = W_hh - W_hh^T - gamma I
+#     (AS2) a_t = [M h_{t-1}; M h_{t-1}] + W_hx x_t + b_h        [a_u; a_z] (one block without the gate)
+#     (AS3) s_t = N(a_t)                                         per block
+#     (AS4) u_t = tanh(s_u),  z_t = sigma(s_z)                   (z_t = 1 without the gate)
+#     (AS5) h_t = h_{t-1} + eps z_t * u_t
+#     (AS6) g_t = d_t + g_{t+1} + M^T m_{t+1}                    (g_T = d_T)
+#     (AS7) dL/ds_t = [eps z_t (1 - u_t^2) * g_t;  eps u_t z_t (1 - z_t) * g_t]
+#     (AS8) delta_t = dL/da_t = N'(a_t)^T dL/ds_t,  m_t = delta_u + delta_z   (m_t = delta_t without the gate)
+#     (AS9) dM = sum_t m_t h_{t-1}^T,  dW_hh = dM - dM^T
+#     (AS10) dW_hx = sum_t delta_t x_t^T,  db_h = sum_t delta_t
+#
+# m_t is dL/d(M h_{t-1}) through step t: M h_{t-1} enters both blocks of (AS2). (AS9): M_ij =
+# W_ij - W_ji - gamma [i = j], so dW_ij = dM_ij - dM_ji; gamma is a constant. One step's Jacobian
+# is dh_t/dh_{t-1} = I + eps diag(c_t) M with c_t = z_t (1 - u_t^2) + u_t z_t (1 - z_t), |c_t| <= 1.
+
+
+@dataclasses.dataclass
+class AntisymmetricSteps:
+    """What the AntisymmetricRNN's forward pass keeps for BPTT."""
+
+    x: dict  # x[t], (I, B)
+    h_col: np.ndarray  # h[t], (T+1, H, B)
+    u: dict  # u[t] = tanh(s_u), (H, B)
+    z: dict  # z[t] = sigma(s_z), (H, B); empty without the gate
+    N: dict  # N[t], the transforms' cache of step t
+    M: np.ndarray  # (AS1)
+
+    @property
+    def h(self) -> np.ndarray:
+        """h_0..h_T as (T+1, B, H)."""
+        return self.h_col.transpose(0, 2, 1)
+
+
+def antisymmetric_matrix(W_hh: np.ndarray, gamma: float) -> np.ndarray:
+    """(AS1): M = W_hh - W_hh^T - gamma I."""
+    return W_hh - W_hh.T - gamma * np.eye(W_hh.shape[0], dtype=W_hh.dtype)
+
+
+def antisymmetric_forward(W_hx, W_hh, b_h, X, eps, gamma, gated: bool, N: TransformChain, params,
+                          h0=None) -> AntisymmetricSteps:
+    """(AS1)-(AS5) for t = 1..T, from h_0 = ``h0`` (zero if None)."""
+    H = W_hh.shape[0]
+    M = antisymmetric_matrix(W_hh, gamma)  # (AS1)
+    x = by_step(X.astype(W_hh.dtype, copy=False))
+    h = states(X, H, h0, W_hh.dtype)
+    b_h = b_h[:, None]
+    u, z, caches = {}, {}, {}
+    for t in range(1, len(x) + 1):
+        Mh = M @ h[t - 1]
+        a = (np.concatenate([Mh, Mh]) if gated else Mh) + W_hx @ x[t] + b_h  # (AS2)
+        s, caches[t] = transform(N, a, params)  # (AS3)
+        u[t] = np.tanh(s[:H])  # (AS4)
+        if gated:
+            z[t] = sigmoid(s[H:])  # (AS4)
+            h[t] = h[t - 1] + eps * z[t] * u[t]  # (AS5)
+        else:
+            h[t] = h[t - 1] + eps * u[t]  # (AS5), z_t = 1
+    return AntisymmetricSteps(x, h, u, z, caches, M)
+
+
+def antisymmetric_backward(steps: AntisymmetricSteps, D, eps, gated: bool, N: TransformChain, params, grads,
+                           truncate=None):
+    """(AS6)-(AS10) for t = T..1, from D[t-1] = d_t. Return (dW_hx, dW_hh, db_h) and
+    the g_t as a (T, B, H) array."""
+    x, h, u, z, M = steps.x, steps.h_col, steps.u, steps.z, steps.M
+    H = M.shape[0]
+    d = by_step(D)
+    T = len(x)
+    g, delta, m = {}, {}, {}
+    for t in range(T, 0, -1):
+        g[t] = d[t] + g[t + 1] + M.T @ m[t + 1] if carried(t, T, truncate) else d[t]  # (AS6)
+        if gated:
+            ds = np.concatenate([eps * z[t] * (1 - u[t] ** 2) * g[t],  # (AS7), dL/ds_u
+                                 eps * u[t] * z[t] * (1 - z[t]) * g[t]])  # (AS7), dL/ds_z
+        else:
+            ds = eps * (1 - u[t] ** 2) * g[t]  # (AS7), z_t = 1
+        delta[t] = transform_back(N, ds, steps.N[t], params, grads)  # (AS8)
+        m[t] = delta[t][:H] + delta[t][H:] if gated else delta[t]  # (AS8)
+    dM = sum(m[t] @ h[t - 1].T for t in range(1, T + 1))  # (AS9)
+    dW_hh = dM - dM.T  # (AS9)
+    dW_hx = sum(delta[t] @ x[t].T for t in range(1, T + 1))  # (AS10)
+    db_h = sum(delta[t].sum(axis=1) for t in range(1, T + 1))  # (AS10)
+    return (dW_hx, dW_hh, db_h), as_rows(g)
