@@ -30,9 +30,12 @@ import concurrent.futures as cf
 import logging
 import multiprocessing
 import os
+import re
+import sys
 import threading
 import uuid
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol
 
 from rnnbench.results import RunResult
@@ -67,8 +70,40 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+# Python's process pools start each worker by importing the script that runs as __main__
+# again (multiprocessing's "spawn" and "forkserver"); a script that calls rnnbench at its top
+# level, without this guard, would start the sweep again in every worker.
+MAIN_GUARD = re.compile(r"""__name__\s*==\s*['"]__main__['"]""")
+
+
+def unguarded_main_script() -> str | None:
+    """The script running as __main__, if worker processes would import it again
+    and it has no ``if __name__ == "__main__":`` guard; None otherwise (a
+    notebook or ``python -c`` has no script, a package's ``__main__`` module is
+    not imported again, and a script that cannot be read is given the benefit)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    spec = getattr(main, "__spec__", None)
+    if path is None or (spec is not None and spec.name.rpartition(".")[2] == "__main__"):
+        return None
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None if MAIN_GUARD.search(source) else str(path)
+
+
 def check_available(execution: ExecutionSpec) -> None:
-    """Raise ExecutorUnavailable, with what to install, if ``execution`` cannot run here."""
+    """Raise ExecutorUnavailable, with what to install or change, if ``execution``
+    cannot run here."""
+    local_pool = execution.executor == "processes" or (execution.executor == "dask" and not execution.scheduler)
+    script = unguarded_main_script() if local_pool else None
+    if script is not None:
+        raise ExecutorUnavailable(
+            f"{script}: the {execution.executor} executor's worker processes import this script again, "
+            f'and it has no `if __name__ == "__main__":` guard: put the call to rnnbench under one '
+            f"(or use executor='serial')"
+        )
     if execution.executor == "dask":
         try:
             import distributed  # noqa: F401

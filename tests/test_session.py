@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+import textwrap
 import traceback
 from pathlib import Path
 
@@ -423,3 +424,27 @@ def test_findings_come_as_a_table_decided_as_the_command_line_decides_them(tmp_p
     assert second["outcome"] == "contradicted" and bool(second["held"]) is False
     assert str(table["outcome"].dtype) == "string" and str(table["p"].dtype) == "Float64"
     assert rnnbench.load(tmp_path / "results" / "verdicts").findings().equals(table)  # read back, the same
+
+
+def test_a_script_without_the_main_guard_is_refused_before_any_run(tmp_path):
+    """A script that calls rnnbench.run at its top level with the process executor
+    would start the sweep again in every worker (Python imports the script anew
+    in each): one line says what to do, and nothing is stored as an error. With
+    the guard, the same call runs."""
+    body = textwrap.dedent("""
+        import rnnbench
+        suite = {"name": "g", "seq_lens": [5], "seeds": [0, 1], "task": {"name": "adding"},
+                 "train": {"steps": 2, "log_every": 1}, "variants": [{"name": "tanh", "hidden_size": 3}]}
+        """)
+    call = 'print(rnnbench.run(suite, out=".", executor="processes", jobs=2, report=False).summary.counts)\n'
+    (tmp_path / "bare.py").write_text(body + call)
+    done = subprocess.run([sys.executable, "bare.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("rnnbench.executors.ExecutorUnavailable: ") and "bare.py" in last
+    assert 'no `if __name__ == "__main__":` guard' in last
+    assert not (tmp_path / "results" / "g" / "runs").exists() or not any((tmp_path / "results" / "g" / "runs").iterdir())
+    (tmp_path / "guarded.py").write_text(body + 'if __name__ == "__main__":\n    ' + call)
+    done = subprocess.run([sys.executable, "guarded.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "{'ok': 2}"
