@@ -14,13 +14,13 @@ from scipy.stats import norm
 from rnnbench import tuning
 from rnnbench.api import Batch, ModelConfig
 from rnnbench.engine import textbook
-from rnnbench.engine.finite_differences import check_gradients
 from rnnbench.engine.losses import mse
 from rnnbench.engine.lru import GELU, PARAMS, LRUCell, LRUParams
 from rnnbench.engine.network import Network, init_readout
 from rnnbench.gradcheck import gradient_errors, make_problem
 from rnnbench.resolve import resolve_data
 from rnnbench.spec import SpecError
+import cell_checks
 from restart import started_at, state_at
 from test_remedies import REGISTRY, variant
 
@@ -53,18 +53,11 @@ def test_parameter_gradients_match_finite_differences_of_the_truncated_graph(act
     cell = make_cell(activation)
     params = make_params(cell, rng)
     batch = regression_batch(rng, T)
-    net = Network(cell, mse, truncate=truncate)
-    _, grads = net.loss_and_gradients(params, batch)
+    grads, errors = cell_checks.truncated_gradient_errors(cell, params, batch, truncate)
     assert set(grads) == set(params) and all(grads[k].shape == params[k].shape for k in grads)
-    if truncate is None:
-        errors = check_gradients(lambda: net.loss_value(params, batch), params, grads)
-        assert max(errors.values()) < 1e-6, errors
-        return
-    _, cache = cell.forward(params, batch.x)
-    start = Network(started_at(cell, state_at(cell, cache, T - truncate)), mse)
-    chunk = Batch(batch.x[T - truncate :], batch.y)
-    errors = check_gradients(lambda: start.loss_value(params, chunk), params, grads)
     assert max(errors.values()) < 1e-6, errors
+    if truncate is None:
+        return
     _, full = Network(cell, mse).loss_and_gradients(params, batch)
     assert not np.allclose(full["nu_log"], grads["nu_log"], rtol=1e-3)  # truncation changed it
 
@@ -276,11 +269,8 @@ def compare_with_torch(torch, activation, truncate=None, **wrong):
     R = rng.normal(size=(T, B, H))  # a loss at every step
     h, cache = cell.forward(params, x)
     grads, g = cell.backward(params, cache, R, truncate)
-    loss_t, grads_t, g_t = torch_lru(torch, params, x, R, activation, **wrong)
-    assert float((R * h).sum()) == pytest.approx(loss_t, rel=1e-10, abs=1e-12)
-    for name in PARAMS:
-        np.testing.assert_allclose(grads[name], grads_t[name], rtol=1e-10, atol=1e-12, err_msg=name)
-    np.testing.assert_allclose(g, g_t, rtol=1e-10, atol=1e-12)
+    reference = torch_lru(torch, params, x, R, activation, **wrong)
+    cell_checks.assert_equal_to_reference((float((R * h).sum()), grads, g), reference, PARAMS)
 
 
 @pytest.mark.parametrize("activation", LRUCell.activations)
