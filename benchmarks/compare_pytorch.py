@@ -128,6 +128,15 @@ def machine() -> list[str]:
     return lines
 
 
+def print_machine_and_peak(dtype: str) -> float:
+    """Print the machine (:func:`machine`) and the GEMM peak in ``dtype``; return the peak, GFLOP/s."""
+    for line in machine():
+        print(line)
+    peak = gemm_rate(2048, 2048, 2048, dtype)
+    print(f"{'s' if dtype == 'float32' else 'd'}gemm peak (2048 x 2048 @ 2048 x 2048): {peak:.0f} GFLOP/s")
+    return peak
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=30, help="timed steps of each library per cell")
@@ -144,10 +153,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     with run_settings(args.threads, flush_to_zero=not args.no_flush):  # as a worker trains a run
         torch.set_flush_denormal(not args.no_flush)
-        for line in machine():
-            print(line)
-        peak = gemm_rate(2048, 2048, 2048, args.dtype)
-        print(f"{'s' if args.dtype == 'float32' else 'd'}gemm peak (2048 x 2048 @ 2048 x 2048): {peak:.0f} GFLOP/s")
+        peak = print_machine_and_peak(args.dtype)
         print(f"dtype {args.dtype}, {args.threads} thread(s), median of {args.repeats} alternating steps "
               f"after {args.warmup} warm-up\n")
         print("| cell | B, H, T | I | rnnbench ms | PyTorch ms | ratio | rnnbench GFLOP/s | "

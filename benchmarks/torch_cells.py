@@ -32,7 +32,7 @@ import time
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.compare_pytorch import alternate, gemm_rate, machine
+from benchmarks.compare_pytorch import alternate, print_machine_and_peak
 from benchmarks.workload import training_step
 from rnnbench.process_settings import run_settings
 
@@ -105,10 +105,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     with run_settings(1, flush_to_zero=True):  # as a worker of a sweep trains a run
-        for line in machine():
-            print(line)
-        peak = gemm_rate(2048, 2048, 2048, args.dtype)
-        print(f"{'s' if args.dtype == 'float32' else 'd'}gemm peak (2048 x 2048 @ 2048 x 2048): {peak:.0f} GFLOP/s")
+        print_machine_and_peak(args.dtype)
         print(f"dtype {args.dtype}, 1 thread, one training step (forward, BPTT, SGD) of the same model, "
               f"median of {args.repeats} alternating steps after {args.warmup} warm-up\n")
         cpu_table(args.cells, SHAPES, args.repeats, args.warmup, args.dtype)

@@ -757,3 +757,15 @@ def test_a_suite_can_put_one_figure_first(stored, report, tmp_path):
     assert order[0] == "decay" and order[1:] == [f for f in default_order if f not in ("decay", "asv_history")]
     assert page.index('<img src="decay.png"') < page.index('<h2 id="ranking">')  # at the top of the page
     assert page.count('<img src="decay.png"') == 1
+
+
+def test_first_figure_names_exactly_the_report_figures_a_suite_can_draw():
+    """The suite's ``first_figure`` choices (spec, which imports no report code)
+    and the report's figures are one list."""
+    import typing
+
+    from rnnbench.spec import SuiteSpec
+
+    annotation = SuiteSpec.model_fields["first_figure"].annotation
+    (choices,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+    assert set(typing.get_args(choices)) == set(FIGURES) - {"asv"}  # asv's history is not a suite's

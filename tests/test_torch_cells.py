@@ -443,18 +443,35 @@ def test_a_torch_cell_run_without_torch_raises_the_missing_extra(monkeypatch):
         cell.forward(params, np.zeros((4, 2, 3)))
 
 
+WHERE = """
+name = "where"
+seq_lens = [6]
+seeds = [0]
+[task]
+name = "adding"
+[train]
+steps = 4
+batch_size = 4
+log_every = 2
+test_size = 8
+validation_size = 8
+[[variants]]
+name = "torch lstm"
+cell = "torch_lstm"
+hidden_size = 4
+[[variants]]
+name = "numpy lstm"
+cell = "lstm"
+hidden_size = 4
+"""
+
+
 def test_a_gpu_asked_for_without_one_is_one_line_and_the_runs_go_on_on_the_cpu(torch, tmp_path):
     """--device cuda on a machine where torch sees no GPU: one line says so,
     the torch cells train on the CPU, and each record says where it ran."""
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: the fallback cannot be seen here")
-    data = {
-        "name": "where", "task": {"name": "adding"}, "seq_lens": [6], "seeds": [0],
-        "train": {"steps": 4, "batch_size": 4, "log_every": 2, "test_size": 8, "validation_size": 8},
-        "variants": [{"name": "torch lstm", "cell": "torch_lstm", "hidden_size": 4},
-                     {"name": "numpy lstm", "cell": "lstm", "hidden_size": 4}],
-    }
-    (tmp_path / "where.toml").write_text(tomli_w_dumps(data))
+    (tmp_path / "where.toml").write_text(WHERE)
     done = rnnbench("run", "where.toml", "--device", "cuda", "-q", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     said = [line for line in done.stderr.splitlines() if "GPU" in line]
@@ -474,26 +491,6 @@ def test_a_device_that_does_not_exist_is_refused_in_one_line(tmp_path):
     done = rnnbench("validate", "bad.toml", cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "execution.device" in done.stderr and "'cpu', 'cuda' or 'auto'" in done.stderr
-
-
-def tomli_w_dumps(data: dict) -> str:
-    """A suite as TOML text (the few shapes these tests use)."""
-    def value(v):
-        if isinstance(v, str):
-            return json.dumps(v)
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
-        return str(v)
-
-    lines = [f"{k} = {value(v)}" for k, v in data.items() if not isinstance(v, (dict, list)) or k == "seq_lens" or k == "seeds"]
-    for k, v in data.items():
-        if isinstance(v, dict):
-            lines += [f"[{k}]"] + [f"{kk} = {value(vv)}" for kk, vv in v.items()]
-    for v in data.get("variants", []):
-        lines += ["[[variants]]"] + [f"{kk} = {value(vv)}" for kk, vv in v.items()]
-    return "\n".join(lines) + "\n"
 
 
 def test_the_readmes_torch_cell_runs_as_written_from_its_file(torch, tmp_path):
