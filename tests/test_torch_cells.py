@@ -7,6 +7,7 @@ the executors, the device settings, and torch staying optional."""
 from __future__ import annotations
 
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -346,20 +347,24 @@ def test_layer_norm_is_refused_for_a_torch_cell_in_one_line(torch):
 # --- executors ----------------------------------------------------------------------------------
 
 
-def test_serial_and_process_executors_store_the_same_numbers(torch, tmp_path):
+def test_serial_process_and_dask_executors_store_the_same_numbers(torch, tmp_path):
     data = {
         "name": "same", "task": {"name": "adding"}, "seq_lens": [6], "seeds": [0, 1],
         "train": {"learning_rate": 0.1, "steps": 12, "batch_size": 4, "log_every": 6, "test_size": 8},
         "variants": [{"name": "lstm", "cell": "torch_lstm", "hidden_size": 4}],
     }
     suite = resolve_data(data, REGISTRY)
+    executions = [("serial", {}), ("pool", {"executor": "processes", "jobs": 2})]
+    if installed("distributed"):
+        executions.append(("dask", {"executor": "dask", "jobs": 2}))
     stored = []
-    for name, execution in (("serial", {}), ("pool", {"executor": "processes", "jobs": 2})):
+    for name, execution in executions:
         store = Store(tmp_path / name / "same")
         assert run_suite(suite, store, REGISTRY, execution=ExecutionSpec(**execution)).counts == {"ok": 2}
         records = (json.loads(p.read_text()) for p in store.runs_dir.glob("*.json"))
         stored.append({r["key"]: (r["curves"], r["decay"], r["final_test_loss"]) for r in records})
-    assert stored[0] == stored[1]
+    assert all(s == stored[0] for s in stored[1:])
+    assert len(stored) == len(executions) and len(stored[0]) == 2
 
 
 # --- device and threads -------------------------------------------------------------------------
@@ -491,6 +496,39 @@ def test_a_device_that_does_not_exist_is_refused_in_one_line(tmp_path):
     done = rnnbench("validate", "bad.toml", cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "execution.device" in done.stderr and "'cpu', 'cuda' or 'auto'" in done.stderr
+
+
+def test_the_device_check_agrees_with_itself_on_the_cpu_and_catches_a_difference(torch, tmp_path):
+    """benchmarks/device_check.py, the script that compares the CPU's selections and
+    verdicts with the GPU's, run CPU against CPU: identical; and its comparison
+    sees a changed selection, a changed verdict and a changed number."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "benchmarks.device_check", "--devices", "cpu", "cpu",
+                           "--dtypes", "float64", "--steps", "20", "--seeds", "2", "--out", str(tmp_path)],
+                          cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "same selections: yes" in done.stdout and "same verdicts:   yes" in done.stdout
+    assert "largest relative difference of a run's numbers: 0.00e+00" in done.stdout
+
+    sys.path.insert(0, str(root))
+    try:
+        from benchmarks.device_check import compare
+    finally:
+        sys.path.remove(str(root))
+    import rnnbench
+
+    results = rnnbench.load(tmp_path / "cpu-0" / "results" / "device_check_float64")
+    runs, found = results.runs(), results.findings()
+    assert compare((runs, found), (runs.copy(), found.copy()))["same_selections"]
+    other = runs.copy()
+    other.loc[other["role"] == "evaluation", "learning_rate"] *= 10
+    assert not compare((runs, found), (other, found))["same_selections"]
+    changed = found.copy()
+    changed.loc[0, "outcome"] = "contradicted" if found.loc[0, "outcome"] != "contradicted" else "reproduced"
+    assert not compare((runs, found), (runs, changed))["same_verdicts"]
+    nudged = runs.copy()
+    nudged["final_test_loss"] *= 1 + 1e-6
+    assert compare((runs, found), (nudged, found))["largest_relative_difference"] == pytest.approx(1e-6, rel=1e-3)
 
 
 def test_the_readmes_torch_cell_runs_as_written_from_its_file(torch, tmp_path):
