@@ -43,9 +43,11 @@ CELLS = ("vanilla", "lstm", "gru")
 TARGET_SHAPES = ((32, 128, 100), (128, 256, 200))
 
 
-def torch_step(cell: str, batch: int, hidden: int, length: int, inputs: int, dtype: str, seed: int = 0):
+def torch_step(cell: str, batch: int, hidden: int, length: int, inputs: int, dtype: str, seed: int = 0,
+               device: str = "cpu"):
     """PyTorch's counterpart of :func:`benchmarks.workload.training_step`: a
-    closure taking one forward + backward + SGD step."""
+    closure taking one forward + backward + SGD step (on ``device``: "cuda"
+    runs the fused cuDNN cell)."""
     import torch
     from torch import nn
 
@@ -53,12 +55,12 @@ def torch_step(cell: str, batch: int, hidden: int, length: int, inputs: int, dty
     tdtype = getattr(torch, dtype)
     rnn = {"vanilla": lambda: nn.RNN(inputs, hidden, nonlinearity="tanh"),
            "lstm": lambda: nn.LSTM(inputs, hidden),
-           "gru": lambda: nn.GRU(inputs, hidden)}[cell]().to(tdtype)
-    readout = nn.Linear(hidden, 1).to(tdtype)
+           "gru": lambda: nn.GRU(inputs, hidden)}[cell]().to(tdtype).to(device)
+    readout = nn.Linear(hidden, 1).to(tdtype).to(device)
     opt = torch.optim.SGD(list(rnn.parameters()) + list(readout.parameters()), lr=1e-3)
     rng = np.random.default_rng(seed)
-    x = torch.from_numpy(rng.uniform(0.0, 1.0, (length, batch, inputs)).astype(dtype))
-    y = torch.from_numpy(rng.uniform(0.0, 2.0, (batch, 1)).astype(dtype))
+    x = torch.from_numpy(rng.uniform(0.0, 1.0, (length, batch, inputs)).astype(dtype)).to(device)
+    y = torch.from_numpy(rng.uniform(0.0, 2.0, (batch, 1)).astype(dtype)).to(device)
 
     def step() -> float:
         opt.zero_grad(set_to_none=True)

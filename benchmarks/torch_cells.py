@@ -16,8 +16,11 @@ engine (above 1: the torch path is slower). On the CPU both run one thread
 does. The shapes are the built-in suites' (batch, hidden, length).
 
 With ``--device cuda`` (where a GPU is present) it also times one torch-cell
-step on the GPU, and the throughput of N worker processes sharing the GPU
-(``--workers``), each training its own model: run-steps per second in all.
+step on the GPU beside the numpy engine's step on one CPU thread and PyTorch's
+fused cuDNN cell on the GPU (which trains the same network but cannot give
+dL/dh_t), at the smallest and the largest shape, then the throughput of N
+worker processes sharing the GPU (``--workers``), each training its own model:
+run-steps per second in all.
 """
 
 from __future__ import annotations
@@ -71,12 +74,33 @@ def _gpu_steps(args: tuple) -> tuple[float, int]:
         return time.perf_counter() - t0, steps
 
 
-def gpu_table(cells, shape, workers: list[int], steps: int, dtype: str) -> None:
-    """One GPU step per cell, then N processes sharing the GPU: run-steps per second in all."""
-    import torch
+def gpu_references(cells, shape, repeats: int, warmup: int, dtype: str, device: str = "cuda") -> None:
+    """What a GPU step of a torch cell is measured against, in this process:
+    the numpy engine's step on one CPU thread, and PyTorch's fused cell
+    (``nn.RNN``/``nn.LSTM``/``nn.GRU``, cuDNN) on the GPU, which trains the same
+    network but cannot give dL/dh_t (see :mod:`rnnbench.torch_cell`)."""
+    from benchmarks.compare_pytorch import torch_step
+    from rnnbench import torch_cell
 
-    print(f"\nGPU: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}")
-    print("| cell | B, H, T | workers | ms per step (one worker) | run-steps per second (all) |")
+    B, H, T = shape
+    print(f"\n| cell | B, H, T | numpy engine, 1 CPU thread, ms | torch cell on {device}, ms | "
+          f"fused torch cell (cuDNN on a GPU) on {device}, ms |")
+    print("|---|---|---:|---:|---:|")
+    for cell in cells:
+        with run_settings(1, flush_to_zero=True):
+            ours = training_step(cell, B, H, T, dtype=dtype)
+            fused = torch_step(cell, B, H, T, 2, dtype, device=device)
+            with torch_cell.use_device(device):
+                unrolled = training_step(f"torch_{cell}", B, H, T, dtype=dtype)
+                t_unrolled, t_fused = alternate(unrolled.run, fused, repeats, warmup)
+            t_numpy, _ = alternate(ours.run, lambda: None, repeats, warmup)
+        print(f"| {cell} | {B}, {H}, {T} | {t_numpy * 1e3:.2f} | {t_unrolled * 1e3:.2f} | {t_fused * 1e3:.2f} |",
+              flush=True)
+
+
+def gpu_table(cells, shape, workers: list[int], steps: int, dtype: str) -> None:
+    """N processes sharing the GPU, each training its own torch cell: run-steps per second in all."""
+    print("\n| cell | B, H, T | workers | ms per step (one worker) | run-steps per second (all) |")
     print("|---|---|---:|---:|---:|")
     context = multiprocessing.get_context("spawn")
     for cell in cells:
@@ -113,6 +137,9 @@ def main(argv=None) -> int:
         if not torch.cuda.is_available():
             print("\n--device cuda: torch sees no GPU here; the GPU table is left out")
         else:
+            print(f"\nGPU: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}")
+            for shape in (SHAPES[0], SHAPES[-1]):
+                gpu_references(args.cells, shape, args.repeats, args.warmup, args.dtype)
             gpu_table(args.cells, SHAPES[-1], args.workers, args.gpu_steps, args.dtype)
     return 0
 

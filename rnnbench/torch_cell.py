@@ -226,7 +226,9 @@ class _Unroll:
         self._probed[k] = True
         return value + self._slices[k][self._t]
 
-    def end(self, new) -> tuple:
+    def end(self, new, before: tuple) -> tuple:
+        """The step's new state ``new``, checked against the state ``before``
+        it (a tuple of parts), each part probed where the step did not."""
         parts = (new,) if len(self.names) == 1 else tuple(new)
         if len(parts) != len(self.names):
             raise ValueError(
@@ -234,6 +236,11 @@ class _Unroll:
             )
         done = []
         for k, part in enumerate(parts):
+            shape = tuple(getattr(part, "shape", ()))
+            if not hasattr(part, "requires_grad") or shape != tuple(before[k].shape):
+                what = f"shape {shape}" if hasattr(part, "requires_grad") else f"a {type(part).__name__}"
+                raise ValueError(f"step {self._t + 1} returned state part '{self.names[k]}' as {what}; it must "
+                                 f"be a tensor of the shape of the state it was given, {tuple(before[k].shape)}")
             if not self._probed[k]:
                 part = self.probe(self.names[k], part)
             self.outputs[k].append(part)
@@ -377,7 +384,7 @@ class TorchCell(Cell):
             state = self.initial_state(B, x) if initial is None else (initial[0] if single else initial)
             for t in range(T):
                 unroll.begin()
-                parts = unroll.end(self.step(q, inputs[t], state))
+                parts = unroll.end(self.step(q, inputs[t], state), (state,) if single else state)
                 if cut[t]:
                     parts = tuple(part.detach() for part in parts)
                 state = parts[0] if single else parts
@@ -461,7 +468,11 @@ class TorchModuleCell(TorchCell):
         kwargs = self.config.cell_params.model_dump()
         with torch.random.fork_rng(devices=[]):
             torch.random.default_generator.manual_seed(seed)
-            return self.module(self.config.input_size, self.config.hidden_size, **kwargs)
+            try:
+                return self.module(self.config.input_size, self.config.hidden_size, **kwargs)
+            except TypeError as e:  # most often a constructor of another signature
+                called = ", ".join(["input_size", "hidden_size", *(f"{k}=..." for k in kwargs)])
+                raise TypeError(f"building the module as {self.module.__name__}({called}) failed: {e}") from e
 
     def init_params(self, rng: np.random.Generator) -> Params:
         seed = int(rng.integers(2**63 - 1))

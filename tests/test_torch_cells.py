@@ -328,6 +328,51 @@ def test_a_module_cells_weights_follow_the_seed_and_leave_torchs_generator_alone
     assert not np.array_equal(draws[0]["gate.weight"], draws[2]["gate.weight"])
 
 
+MISTAKES = '''
+import torch
+from rnnbench import hookimpl
+from rnnbench.api import torch_cell
+
+class Wide(torch.nn.Module):  # returns a state one unit wider than it is given
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.lin = torch.nn.Linear(input_size, hidden_size + 1)
+    def forward(self, x, h):
+        return torch.tanh(self.lin(x))
+
+class Numpy(torch.nn.Module):  # returns numpy
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.lin = torch.nn.Linear(input_size, hidden_size)
+    def forward(self, x, h):
+        return self.lin(x).detach().numpy()
+
+class OneArgument(torch.nn.Module):  # a constructor of another signature
+    def __init__(self, size):
+        super().__init__()
+    def forward(self, x, h):
+        return h
+
+@hookimpl
+def rnnbench_register_cells():
+    return [torch_cell(Wide, "wide"), torch_cell(Numpy, "numpy_state"), torch_cell(OneArgument, "one_argument")]
+'''
+
+
+@pytest.mark.parametrize("cell, said", [
+    ("wide", "step 1 returned state part 'h' as shape (3, 5); it must be a tensor of the shape of the state "
+             "it was given, (3, 4)"),
+    ("numpy_state", "step 1 returned state part 'h' as a ndarray; it must be a tensor"),
+    ("one_argument", "building the module as OneArgument(input_size, hidden_size) failed: "),
+])
+def test_a_module_that_breaks_the_contract_is_named_in_one_line(torch, tmp_path, cell, said):
+    (tmp_path / "mistakes.py").write_text(MISTAKES)
+    done = rnnbench("gradcheck", "--plugin", "mistakes.py", "--cell", cell, cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    errors = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"cell '{cell}'" in errors[0] and said in errors[0], done.stdout + done.stderr
+
+
 # --- remedies -----------------------------------------------------------------------------------
 
 
