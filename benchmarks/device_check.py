@@ -2,7 +2,7 @@
 the GPU? One small suite of torch cells, run whole (tuning, evaluation,
 findings) once on each device, in float64 and in float32, and compared.
 
-    python -m benchmarks.device_check [--devices cpu cuda] [--dtypes float64 float32] [--out DIR]
+    python -m benchmarks.device_check [--devices cpu cuda [cuda]] [--dtypes float64 float32] [--out DIR]
 
 The suite (:func:`torch_suite`) trains a tanh RNN and an LSTM written in
 torch (``torch_vanilla``, ``torch_lstm``: the cells that run on a GPU) on the
@@ -19,7 +19,10 @@ way. For each dtype it prints
   selection can differ between devices only where that margin is no larger
   than the devices' difference.
 
-It exits 1 when a selection or a verdict differs, 0 otherwise. Without a GPU
+With ``--devices cpu cuda cuda`` the GPU runs the suite twice, and the
+script also says whether the GPU repeats itself bit for bit (what the store's
+resumption takes for granted). It exits 1 when a selection or a verdict
+differs, 0 otherwise. Without a GPU
 (``--devices cpu cpu``) it compares the CPU with itself, which must agree
 exactly: that is how the test suite checks this script.
 """
@@ -72,8 +75,10 @@ def run_on(suite: dict, device: str, out: str):
     """The suite run on ``device`` into ``out``: (runs, findings) DataFrames."""
     import rnnbench
 
-    results = rnnbench.run(suite, out=out, device=device, report=False,
-                           jobs=None if device == "cuda" else max(1, (os.cpu_count() or 2) // 2))
+    if device == "cuda":  # four worker processes share the GPU
+        results = rnnbench.run(suite, out=out, device=device, report=False, workers_per_gpu=4)
+    else:
+        results = rnnbench.run(suite, out=out, device=device, report=False, jobs=max(1, (os.cpu_count() or 2) // 2))
     runs = results.runs()
     if not (runs["status"] == "ok").all():
         raise SystemExit(f"device_check: not every run on {device} ended ok: {runs['status'].value_counts().to_dict()}")
@@ -131,7 +136,8 @@ def compare(first: tuple, second: tuple) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--devices", nargs=2, default=["cpu", "cuda"], choices=("cpu", "cuda"))
+    parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], choices=("cpu", "cuda"),
+                        help="the first is compared with each of the others; a device named twice is run twice")
     parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=("float64", "float32"))
     parser.add_argument("--steps", type=int, default=None, help="cut the suite's training steps (a quicker check)")
     parser.add_argument("--seeds", type=int, default=None, help="keep only this many evaluation seeds")
@@ -155,18 +161,23 @@ def main(argv=None) -> int:
         for dtype in args.dtypes:
             suite = torch_suite(dtype, args.steps, args.seeds)
             done = [run_on(suite, device, os.path.join(out, f"{device}-{k}")) for k, device in enumerate(args.devices)]
-            c = compare(*done)
-            agree = agree and c["same_selections"] and c["same_verdicts"]
-            print(f"\n{dtype}, {args.devices[0]} against {args.devices[1]}, {len(done[0][0])} runs each:")
-            print(f"  same selections: {'yes' if c['same_selections'] else 'NO'}")
-            print(f"  same verdicts:   {'yes' if c['same_verdicts'] else 'NO'}")
-            print(f"  largest relative difference of a run's numbers: {c['largest_relative_difference']:.2e} "
-                  f"({c['in']})")
-            print(f"  closest tuning margin (relative validation loss): {c['closest_tuning_margin']:.2e}")
-            for (claim, seq_len), outcome in c["outcomes"].items():
-                other = c["outcomes_other"].get((claim, seq_len))
-                same = "" if other == outcome else f"   <- {args.devices[1]}: {other}"
-                print(f"    T={seq_len} {outcome:>12}: {claim}{same}")
+            for k in range(1, len(done)):
+                c = compare(done[0], done[k])
+                agree = agree and c["same_selections"] and c["same_verdicts"]
+                against = f"{args.devices[0]} against {args.devices[k]}" + (" (a second run)" if k > 1 else "")
+                print(f"\n{dtype}, {against}, {len(done[0][0])} runs each:")
+                print(f"  same selections: {'yes' if c['same_selections'] else 'NO'}")
+                print(f"  same verdicts:   {'yes' if c['same_verdicts'] else 'NO'}")
+                print(f"  largest relative difference of a run's numbers: {c['largest_relative_difference']:.2e} "
+                      f"({c['in']})")
+                print(f"  closest tuning margin (relative validation loss): {c['closest_tuning_margin']:.2e}")
+                if k > 1:  # the same device again: is it bit-identical run to run?
+                    again = largest_difference(done[1][0], done[k][0])[0]
+                    print(f"  {args.devices[1]} against itself, run again: largest relative difference {again:.2e}")
+                for (claim, seq_len), outcome in c["outcomes"].items():
+                    other = c["outcomes_other"].get((claim, seq_len))
+                    same = "" if other == outcome else f"   <- {args.devices[k]}: {other}"
+                    print(f"    T={seq_len} {outcome:>12}: {claim}{same}")
     return 0 if agree else 1
 
 

@@ -7,14 +7,19 @@
 #   bash benchmarks/gpu_check.sh fetch   # here, with a package index: rnnbench's wheel and the missing
 #                                        # wheels into .whl/ (git ignores it; about 3 MiB)
 #   bash benchmarks/gpu_check.sh run     # there, in a copy of the repository with .whl/ beside it
+#   bash benchmarks/gpu_check.sh run timings | check   # one of the two parts only
 #
 # `run` installs the wheels into a scratch folder, then prints, and writes to
 # $OUT (or ./gpu-check when OUT is unset):
-#   torch_cells.txt   python -m benchmarks.torch_cells --device cuda --workers 1 4 8 16
-#                     (the CPU table, one GPU step per cell, N workers sharing the GPU)
-#   device_check.txt  python -m benchmarks.device_check (same seeds on the CPU and the GPU:
-#                     same selections? same verdicts? how far apart are the numbers?)
-# About 5 minutes on a 16-core machine with one H200; run it with a 10-minute limit.
+#   torch_cells.txt   (timings) python -m benchmarks.torch_cells --device cuda --workers 1 4 8 16
+#                     the CPU table; each torch cell's GPU step beside the numpy engine's
+#                     CPU step and the fused cuDNN cell; N workers sharing the GPU
+#   device_check.txt  (check) python -m benchmarks.device_check --devices cpu cuda cuda
+#                     same seeds on the CPU and the GPU (twice): same selections? same
+#                     verdicts? how far apart are the numbers? does the GPU repeat itself?
+# Not yet measured on a GPU: expect a few minutes for each part (the CPU table alone is
+# 2 minutes on one core); give the command a 10-minute limit, and the output files
+# grow as it goes, so a part cut short still comes back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -34,8 +39,13 @@ run)
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt" || true
-    "$PY" -m benchmarks.torch_cells --device cuda --workers 1 4 8 16 2>&1 | tee "$out/torch_cells.txt"
-    "$PY" -m benchmarks.device_check 2>&1 | tee "$out/device_check.txt"
+    parts=${2:-timings check}
+    if [[ " $parts " == *" timings "* ]]; then
+        "$PY" -m benchmarks.torch_cells --device cuda --workers 1 4 8 16 2>&1 | tee "$out/torch_cells.txt"
+    fi
+    if [[ " $parts " == *" check "* ]]; then
+        "$PY" -m benchmarks.device_check --devices cpu cuda cuda 2>&1 | tee "$out/device_check.txt"
+    fi
     ;;
 *)
     echo "usage: bash benchmarks/gpu_check.sh fetch|run" >&2
