@@ -292,12 +292,24 @@ def run(
         click.echo(f"finding, T={verdict.seq_len}: {verdict.headline}: {verdict.finding.claim} "
                    f"({verdict.detail})")
     failed = [r for r in results if r.status in FAILED]
-    for r in failed:
-        click.echo(f"{'timeout' if r.status == 'timeout' else 'failed'}: {r.spec.variant.name} "
-                   f"T={r.spec.seq_len} seed={r.spec.seed}: {r.message}", err=True)
+    for line in _failure_lines(failed):
+        click.echo(line, err=True)
     click.echo(f"report: {index}")
     if failed:
         sys.exit(1)
+
+
+def _failure_lines(failed: list[RunResult]) -> list[str]:
+    """A line per (status, variant, length, message): the seeds that failed the
+    same way share one line, so that a cell that fails at every seed is said once."""
+    seeds: dict[tuple, list[int]] = {}
+    for r in failed:
+        seeds.setdefault((r.status, r.spec.variant.name, r.spec.seq_len, r.message), []).append(r.spec.seed)
+    lines = []
+    for (status, variant, seq_len, message), which in seeds.items():
+        said = f"seed={which[0]}" if len(which) == 1 else f"seeds={','.join(map(str, sorted(which)))}"
+        lines.append(f"{'timeout' if status == 'timeout' else 'failed'}: {variant} T={seq_len} {said}: {message}")
+    return lines
 
 
 def check_findings(suite: SuiteSpec, results: list[RunResult], trials: list[RunResult]):
