@@ -213,7 +213,7 @@ def main() -> None:
 )
 @click.option(
     "--workers-per-gpu", type=click.IntRange(min=1), default=None, metavar="N",
-    help="With a GPU and no --jobs: N worker processes share each GPU (default 1).",
+    help="With a GPU and no --jobs: N worker processes share each GPU (default 4).",
 )
 @click.option("--quick", is_flag=True,
               help="Run the suite's quick version (its [quick] settings), stored as <name>-quick; "

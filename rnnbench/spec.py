@@ -300,7 +300,9 @@ class ExecutionSpec(_Strict):
         "on the CPU. The device each run took is recorded in its record.",
     )
     workers_per_gpu: PositiveInt = Field(
-        1, description="With a GPU and no jobs given: worker processes per GPU, sharing it."
+        4, description="With a GPU and no jobs given: worker processes per GPU, sharing it. Four by "
+        "default: processes sharing one GPU overlap each other's kernel launches (4 to 16 of them trained "
+        "2.4-3.5 times the run-steps per second of 16 CPU cores, measured with fused torch cells on an H200).",
     )
 
 

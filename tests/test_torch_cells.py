@@ -392,13 +392,15 @@ def test_layer_norm_is_refused_for_a_torch_cell_in_one_line(torch):
 # --- executors ----------------------------------------------------------------------------------
 
 
+SAME = {
+    "name": "same", "task": {"name": "adding"}, "seq_lens": [6], "seeds": [0, 1],
+    "train": {"learning_rate": 0.1, "steps": 12, "batch_size": 4, "log_every": 6, "test_size": 8},
+    "variants": [{"name": "lstm", "cell": "torch_lstm", "hidden_size": 4}],
+}
+
+
 def test_serial_process_and_dask_executors_store_the_same_numbers(torch, tmp_path):
-    data = {
-        "name": "same", "task": {"name": "adding"}, "seq_lens": [6], "seeds": [0, 1],
-        "train": {"learning_rate": 0.1, "steps": 12, "batch_size": 4, "log_every": 6, "test_size": 8},
-        "variants": [{"name": "lstm", "cell": "torch_lstm", "hidden_size": 4}],
-    }
-    suite = resolve_data(data, REGISTRY)
+    suite = resolve_data(SAME, REGISTRY)
     executions = [("serial", {}), ("pool", {"executor": "processes", "jobs": 2})]
     if installed("distributed"):
         executions.append(("dask", {"executor": "dask", "jobs": 2}))
@@ -534,6 +536,45 @@ def test_a_gpu_asked_for_without_one_is_one_line_and_the_runs_go_on_on_the_cpu(t
     assert records["lstm"]["versions"]["engine"] in ("fast", "textbook")  # the numpy engine's own
     stored = json.loads((tmp_path / "results" / "where" / "suite.json").read_text())
     assert stored["execution"]["device"] == "cpu"  # what the runs used, not what was asked
+
+
+@pytest.fixture
+def two_gpus(torch, monkeypatch):
+    """torch told that it sees two GPUs (nothing runs on them: settle and
+    worker_device only ask)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+
+
+def test_with_gpus_and_no_jobs_given_the_workers_share_them(two_gpus):
+    from rnnbench.devices import settle
+
+    torch_suite = resolve_data(SAME, REGISTRY)
+    numpy_suite = resolve_data({**SAME, "variants": [{"name": "numpy", "cell": "lstm", "hidden_size": 4}]}, REGISTRY)
+    said = []
+    settled = settle(ExecutionSpec(device="cuda"), torch_suite, REGISTRY, jobs_given=False, warn=said.append)
+    assert (settled.device, settled.jobs, settled.executor) == ("cuda", 4 * 2, "processes") and said == []
+    three = settle(ExecutionSpec(device="auto", workers_per_gpu=3), torch_suite, REGISTRY, jobs_given=False)
+    assert (three.device, three.jobs) == ("cuda", 6)
+    given = settle(ExecutionSpec(device="cuda", jobs=5), torch_suite, REGISTRY, jobs_given=True)
+    assert (given.device, given.jobs) == ("cuda", 5)  # --jobs wins
+    dask = settle(ExecutionSpec(device="cuda", executor="dask"), torch_suite, REGISTRY, jobs_given=False)
+    assert (dask.device, dask.executor, dask.jobs) == ("cuda", "dask", None)  # the cluster decides
+    numpy_only = settle(ExecutionSpec(device="cuda"), numpy_suite, REGISTRY, jobs_given=False)
+    assert (numpy_only.device, numpy_only.jobs) == ("cpu", None)  # nothing to put on a GPU
+    assert settle(ExecutionSpec(), torch_suite, REGISTRY, jobs_given=False) == ExecutionSpec()
+
+
+def test_each_worker_takes_the_gpu_its_process_id_picks(two_gpus, monkeypatch):
+    from rnnbench import devices
+
+    picked = set()
+    for pid in (10, 11, 12):
+        monkeypatch.setattr(devices.os, "getpid", lambda pid=pid: pid)
+        picked.add(devices.worker_device("cuda"))
+        assert devices.worker_device("cuda") == f"cuda:{pid % 2}"
+    assert picked == {"cuda:0", "cuda:1"}
+    assert devices.worker_device("cpu") == "cpu"
 
 
 def test_a_device_that_does_not_exist_is_refused_in_one_line(tmp_path):
