@@ -1,6 +1,6 @@
 """What a built-in suite costs at its papers' size (``rnnbench run NAME --scale paper``).
 
-    python -m benchmarks.paper_scale [SUITE ...]
+    python -m benchmarks.paper_scale [SUITE ...] [--variants NAME ...]
 
 For every (variant, length) of a suite's ``[paper]`` version, one probe of
 the run as configured there (its hidden size, batch, length, cell and
@@ -65,6 +65,8 @@ def run_cost(run: RunSpec, registry) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suites", nargs="*", help="built-in suites (default: every one with a [paper] table)")
+    parser.add_argument("--variants", nargs="+", default=None, metavar="NAME",
+                        help="probe only these variants (the total then counts only them)")
     args = parser.parse_args(argv)
     registry = load_registry()
     names = args.suites or [n for n in builtin_suites.names() if builtin_suites.load(n).paper]
@@ -84,6 +86,8 @@ def main(argv=None) -> int:
             total = 0.0
             for seq_len in suite.seq_lens:
                 for variant in suite.variants:
+                    if args.variants is not None and variant.name not in args.variants:
+                        continue
                     run = RunSpec(task=suite.task, seq_len=seq_len, variant=variant.model_copy(update={"search": []}),
                                   seed=0, train=suite.train)
                     seconds = run_cost(run, registry)
