@@ -2,7 +2,7 @@
 # The GPU measurements of the torch cells, as one prepared script for a GPU
 # machine that reaches no package index (its python3 has torch with CUDA,
 # numpy, scipy, pandas, matplotlib, pluggy, click, jinja2, tqdm and
-# threadpoolctl, but no pydantic).
+# threadpoolctl, but no pydantic; pluggy is carried too, for its version).
 #
 #   bash benchmarks/gpu_check.sh fetch   # here, with a package index: rnnbench's wheel and the missing
 #                                        # wheels into .whl/ (git ignores it; about 3 MiB)
@@ -30,7 +30,7 @@ fetch)
     "$PY" -m pip wheel -q --no-deps -w .whl .
     "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version "${PYVER:-3.12}" --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-        -d .whl pydantic pydantic-core annotated-types typing-inspection "typing-extensions>=4.16"
+        -d .whl pydantic pydantic-core annotated-types typing-inspection "typing-extensions>=4.16" "pluggy>=1.7"
     ls -l .whl
     ;;
 run)
