@@ -11,7 +11,7 @@
 #
 # `run` installs the wheels into a scratch folder, then prints, and writes to
 # $OUT (or ./gpu-check when OUT is unset):
-#   torch_cells.txt   (timings) python -m benchmarks.torch_cells --device cuda --workers 1 4 8 16
+#   torch_cells.txt   (timings) python -m benchmarks.torch_cells --device cuda --workers 1 4 16 --gpu-steps 20
 #                     the CPU table; each torch cell's GPU step beside the numpy engine's
 #                     CPU step and the fused cuDNN cell; N workers sharing the GPU
 #   device_check.txt  (check) python -m benchmarks.device_check --devices cpu cuda cuda
@@ -41,7 +41,7 @@ run)
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt" || true
     parts=${2:-timings check}
     if [[ " $parts " == *" timings "* ]]; then
-        "$PY" -m benchmarks.torch_cells --device cuda --workers 1 4 8 16 2>&1 | tee "$out/torch_cells.txt"
+        "$PY" -m benchmarks.torch_cells --device cuda --workers 1 4 16 --gpu-steps 20 2>&1 | tee "$out/torch_cells.txt"
     fi
     if [[ " $parts " == *" check "* ]]; then
         "$PY" -m benchmarks.device_check --devices cpu cuda cuda 2>&1 | tee "$out/device_check.txt"
