@@ -15,7 +15,8 @@ way. For each dtype it prints
 - the largest relative difference between the two devices' stored numbers of
   the same run (final test and validation loss, k-hat at initialisation and
   after training), over every run, tuning trials included,
-- the smallest relative margin by which a tuning selection was won: a
+- the smallest relative margin by which a tuning selection was won (tuning's
+  own scores): a
   selection can differ between devices only where that margin is no larger
   than the devices' difference.
 
@@ -72,7 +73,8 @@ def torch_suite(dtype: str, steps: int | None = None, seeds: int | None = None) 
 
 
 def run_on(suite: dict, device: str, out: str):
-    """The suite run on ``device`` into ``out``: (runs, findings) DataFrames."""
+    """The suite run on ``device`` into ``out``: its runs and findings
+    (DataFrames) and its closest tuning margin."""
     import rnnbench
 
     if device == "cuda":  # four worker processes share the GPU
@@ -82,7 +84,7 @@ def run_on(suite: dict, device: str, out: str):
     runs = results.runs()
     if not (runs["status"] == "ok").all():
         raise SystemExit(f"device_check: not every run on {device} ended ok: {runs['status'].value_counts().to_dict()}")
-    return runs, results.findings()
+    return runs, results.findings(), closest_margin(results)
 
 
 def selections(runs) -> dict:
@@ -91,15 +93,20 @@ def selections(runs) -> dict:
     return {(r.variant, int(r.seq_len)): float(r.learning_rate) for r in chosen.itertuples()}
 
 
-def closest_margin(runs) -> float:
+def closest_margin(results) -> float:
     """The smallest relative gap, over every (variant, seq_len), between the
-    validation loss of the trial selected and of the runner-up."""
-    trials = runs[runs["role"] == "tuning"]
+    tuning score of the trial selected and of the runner-up, as
+    :func:`rnnbench.tuning.select` scores them."""
+    from rnnbench import tuning
+
+    trials = [r for r in results.records if r.spec.trial is not None]
     margin = math.inf
-    for _, group in trials.groupby(["variant", "seq_len"]):
-        losses = sorted(group.groupby("trial")["final_validation_loss"].mean())
-        if len(losses) > 1:
-            margin = min(margin, (losses[1] - losses[0]) / abs(losses[0]))
+    for selection in tuning.select(results.suite, trials):
+        scores = sorted(t.score for t in selection.trials)
+        if selection.goal == "max":
+            scores.reverse()
+        if len(scores) > 1 and math.isfinite(scores[1]):
+            margin = min(margin, abs(scores[1] - scores[0]) / abs(scores[0]))
     return margin
 
 
@@ -119,8 +126,8 @@ def largest_difference(a, b) -> tuple[float, str]:
 
 
 def compare(first: tuple, second: tuple) -> dict:
-    """Compare the (runs, findings) of two devices."""
-    (runs_a, found_a), (runs_b, found_b) = first, second
+    """Compare the (runs, findings, closest tuning margin) of two devices."""
+    (runs_a, found_a, margin_a), (runs_b, found_b, margin_b) = first, second
     outcome = lambda f: {(r.claim, int(r.seq_len)): r.outcome for r in f.itertuples()}  # noqa: E731
     difference, which = largest_difference(runs_a, runs_b)
     return {
@@ -128,7 +135,7 @@ def compare(first: tuple, second: tuple) -> dict:
         "same_verdicts": outcome(found_a) == outcome(found_b),
         "largest_relative_difference": difference,
         "in": which,
-        "closest_tuning_margin": min(closest_margin(runs_a), closest_margin(runs_b)),
+        "closest_tuning_margin": min(margin_a, margin_b),
         "outcomes": outcome(found_a),
         "outcomes_other": outcome(found_b),
     }

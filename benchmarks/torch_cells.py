@@ -58,24 +58,38 @@ def cpu_table(cells, shapes, repeats: int, warmup: int, dtype: str) -> None:
                   f"{t_torch / t_numpy:.2f} |", flush=True)
 
 
-def _gpu_steps(args: tuple) -> tuple[float, int]:
-    """In a worker process: build a torch-cell step on the GPU and take
-    ``steps`` of them after a warm-up; return (seconds, steps)."""
-    cell, (B, H, T), steps, dtype = args
+def _gpu_steps(args: tuple) -> float:
+    """In a worker process: build a torch-cell step on the device (the GPU), warm it up,
+    wait at ``barrier`` for every other worker to be ready, and return the
+    seconds ``steps`` steps took from there."""
+    cell, (B, H, T), steps, dtype, barrier, device = args
     from rnnbench import torch_cell
 
-    with run_settings(1, flush_to_zero=True), torch_cell.use_device("cuda"):
+    with run_settings(1, flush_to_zero=True), torch_cell.use_device(device):
         work = training_step(f"torch_{cell}", B, H, T, dtype=dtype)
         for _ in range(3):
             work.run()
+        barrier.wait()  # the workers' start-ups differ by seconds: time them running together
         t0 = time.perf_counter()
         for _ in range(steps):
             work.run()
-        return time.perf_counter() - t0, steps
+        return time.perf_counter() - t0
+
+
+def median_seconds(fn, repeats: int, warmup: int) -> float:
+    """Median seconds of ``fn()`` over ``repeats`` calls after ``warmup``."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def gpu_references(cells, shape, repeats: int, warmup: int, dtype: str, device: str = "cuda") -> None:
-    """What a GPU step of a torch cell is measured against, in this process:
+    """What a GPU step (``device``) of a torch cell is measured against, in this process:
     the numpy engine's step on one CPU thread, and PyTorch's fused cell
     (``nn.RNN``/``nn.LSTM``/``nn.GRU``, cuDNN) on the GPU, which trains the same
     network but cannot give dL/dh_t (see :mod:`rnnbench.torch_cell`)."""
@@ -93,24 +107,27 @@ def gpu_references(cells, shape, repeats: int, warmup: int, dtype: str, device: 
             with torch_cell.use_device(device):
                 unrolled = training_step(f"torch_{cell}", B, H, T, dtype=dtype)
                 t_unrolled, t_fused = alternate(unrolled.run, fused, repeats, warmup)
-            t_numpy, _ = alternate(ours.run, lambda: None, repeats, warmup)
+            t_numpy = median_seconds(ours.run, repeats, warmup)
         print(f"| {cell} | {B}, {H}, {T} | {t_numpy * 1e3:.2f} | {t_unrolled * 1e3:.2f} | {t_fused * 1e3:.2f} |",
               flush=True)
 
 
-def gpu_table(cells, shape, workers: list[int], steps: int, dtype: str) -> None:
-    """N processes sharing the GPU, each training its own torch cell: run-steps per second in all."""
-    print("\n| cell | B, H, T | workers | ms per step (one worker) | run-steps per second (all) |")
+def gpu_table(cells, shape, workers: list[int], steps: int, dtype: str, device: str = "cuda") -> None:
+    """N processes sharing the GPU (``device``), each training its own torch
+    cell, timed from the moment all N are ready: run-steps per second in all."""
+    print("\n| cell | B, H, T | workers | ms per step (median worker) | run-steps per second (all) |")
     print("|---|---|---:|---:|---:|")
     context = multiprocessing.get_context("spawn")
-    for cell in cells:
-        for n in workers:
-            with context.Pool(n) as pool:
-                done = pool.map(_gpu_steps, [(cell, shape, steps, dtype)] * n)
-            per_step = statistics.median(s / k for s, k in done)
-            total = sum(k for _, k in done) / max(s for s, _ in done)
-            print(f"| {cell} | {', '.join(map(str, shape))} | {n} | {per_step * 1e3:.2f} | {total:.0f} |",
-                  flush=True)
+    with context.Manager() as manager:
+        for cell in cells:
+            for n in workers:
+                barrier = manager.Barrier(n)  # n tasks on n workers: each waits there, so none takes two
+                with context.Pool(n) as pool:
+                    seconds = pool.map(_gpu_steps, [(cell, shape, steps, dtype, barrier, device)] * n, chunksize=1)
+                per_step = statistics.median(seconds) / steps
+                total = n * steps / max(seconds)
+                print(f"| {cell} | {', '.join(map(str, shape))} | {n} | {per_step * 1e3:.2f} | {total:.0f} |",
+                      flush=True)
 
 
 def main(argv=None) -> int:
@@ -123,6 +140,8 @@ def main(argv=None) -> int:
                         help="cuda: also time the torch cells on the GPU (one step, and --workers sharing it)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument("--gpu-steps", type=int, default=50)
+    parser.add_argument("--no-cpu-table", action="store_true",
+                        help="leave out the CPU table (on a GPU machine lent for minutes)")
     args = parser.parse_args(argv)
 
     import torch
@@ -132,7 +151,8 @@ def main(argv=None) -> int:
         print_machine_and_peak(args.dtype)
         print(f"dtype {args.dtype}, 1 thread, one training step (forward, BPTT, SGD) of the same model, "
               f"median of {args.repeats} alternating steps after {args.warmup} warm-up\n")
-        cpu_table(args.cells, SHAPES, args.repeats, args.warmup, args.dtype)
+        if not args.no_cpu_table:
+            cpu_table(args.cells, SHAPES, args.repeats, args.warmup, args.dtype)
     if args.device == "cuda":
         if not torch.cuda.is_available():
             print("\n--device cuda: torch sees no GPU here; the GPU table is left out")

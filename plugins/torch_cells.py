@@ -24,9 +24,6 @@ import numpy as np
 
 from rnnbench.api import GRUCell, LSTMCell, Params, TorchCell, VanillaCell, hookimpl
 
-ACTIVATIONS = ("tanh", "relu", "leaky_relu", "linear")  # the vanilla cell's, in torch below
-
-
 def _activation(name: str, slope: float = 0.01):
     """f for the vanilla step, from tensor methods: the numpy cell's activation
     of the same name (rnnbench.engine.activations), with the same derivative
@@ -39,7 +36,7 @@ def _activation(name: str, slope: float = 0.01):
         return lambda a: a.where(a > 0, a * slope)
     if name == "linear":
         return lambda a: a
-    raise ValueError(f"cell 'torch_vanilla': no activation '{name}'; choose one of {', '.join(ACTIVATIONS)}")
+    raise ValueError(f"cell 'torch_vanilla': no activation '{name}'; choose one of {', '.join(VanillaCell.activations)}")
 
 
 def _inputs(p: dict, x):
@@ -52,7 +49,7 @@ class TorchVanilla(TorchCell):
     """The vanilla cell, h_t = f(W_hx x_t + W_hh h_{t-1} + b_h), in torch."""
 
     name = "torch_vanilla"
-    activations = ACTIVATIONS
+    activations = VanillaCell.activations
     inits = VanillaCell.inits
 
     def __init__(self, config, transforms=()):

@@ -172,13 +172,14 @@ def run_here(
     under (``threads`` BLAS threads, the run's flush-to-zero, the allocator).
     A numpy cell runs the path ``engine`` chooses (``engine.fast``), which the
     record keeps as ``versions["engine"]``: "fast" or "textbook"; a cell
-    written in torch runs on ``device`` (:mod:`rnnbench.devices`), with one
-    torch thread on the CPU, and its record keeps "torch", torch's version and
-    the device."""
+    written in torch runs on ``device`` (:mod:`rnnbench.devices`), with
+    ``threads`` torch threads on the CPU, and its record keeps "torch", torch's
+    version and the device."""
     if _runs_in_torch(run, registry):
         from rnnbench import torch_cell
 
-        with run_settings(threads, run.train.flush_to_zero), torch_cell.use_device(devices.worker_device(device)):
+        with run_settings(threads, run.train.flush_to_zero), \
+                torch_cell.use_device(devices.worker_device(device), threads=threads):
             result = run_one(run, registry, on_step=on_step, timeout_s=timeout_s)
             return result.model_copy(update={"versions": {**result.versions, **torch_cell.versions()}})
     with run_settings(threads, run.train.flush_to_zero), fast.engine(engine):

@@ -227,8 +227,9 @@ class _Unroll:
         return value + self._slices[k][self._t]
 
     def end(self, new, before: tuple) -> tuple:
-        """The step's new state ``new``, checked against the state ``before``
-        it (a tuple of parts), each part probed where the step did not."""
+        """The step's new state ``new``, each part probed where the step did
+        not; at the first step, checked against the state ``before`` it (a
+        tuple of parts): a tensor of the same shape."""
         parts = (new,) if len(self.names) == 1 else tuple(new)
         if len(parts) != len(self.names):
             raise ValueError(
@@ -237,7 +238,7 @@ class _Unroll:
         done = []
         for k, part in enumerate(parts):
             shape = tuple(getattr(part, "shape", ()))
-            if not hasattr(part, "requires_grad") or shape != tuple(before[k].shape):
+            if self._t == 0 and (not hasattr(part, "requires_grad") or shape != tuple(before[k].shape)):
                 what = f"shape {shape}" if hasattr(part, "requires_grad") else f"a {type(part).__name__}"
                 raise ValueError(f"step {self._t + 1} returned state part '{self.names[k]}' as {what}; it must "
                                  f"be a tensor of the shape of the state it was given, {tuple(before[k].shape)}")
@@ -343,14 +344,14 @@ class TorchCell(Cell):
     def backward(self, params: Params, cache: TorchCache, dh_out: np.ndarray, truncate=None, loss_steps=None):
         if truncate is not None:
             self._cuts = truncate
-        grads, g = self._gradients(params, cache, dh_out, truncate, loss_steps, ("h",))
+        grads, g = self._gradients(params, cache, dh_out, truncate, loss_steps, ("h",), with_params=True)
         return grads, g["h"]
 
     def state_profiles(self, params: Params, cache: TorchCache, dh_out: np.ndarray) -> dict[str, np.ndarray]:
         others = tuple(name for name in self.states if name != "h")
         if not others:
             return {}
-        _, g = self._gradients(params, cache, dh_out, None, None, others)
+        _, g = self._gradients(params, cache, dh_out, None, None, others, with_params=False)
         return {name: np.linalg.norm(_flat(s).astype(np.float64), axis=2).mean(axis=1)[::-1]
                 for name, s in g.items()}
 
@@ -396,10 +397,11 @@ class TorchCell(Cell):
             self._run = None
         return unroll
 
-    def _gradients(self, params, cache: TorchCache, dh_out, truncate, loss_steps, parts: Sequence[str]):
-        """The cell's parameter gradients (numpy, each in its parameter's dtype)
-        and, for each state part of ``parts``, the gradients of its probes,
-        (T, B, ...) numpy."""
+    def _gradients(self, params, cache: TorchCache, dh_out, truncate, loss_steps, parts: Sequence[str],
+                   with_params: bool):
+        """The cell's parameter gradients (numpy, each in its parameter's dtype;
+        an empty dict unless ``with_params``) and, for each state part of
+        ``parts``, the gradients of its probes, (T, B, ...) numpy."""
         torch = _torch()
         with _threads(torch):
             unroll = cache.unroll
@@ -410,8 +412,8 @@ class TorchCell(Cell):
             h = unroll.outputs[self.states.index("h")]
             steps = np.flatnonzero(loss_at(dh_out, loss_steps))
             outputs = [h[t] for t in steps]
-            given = [torch.as_tensor(np.asarray(dh_out[t]), dtype=h[t].dtype, device=h[t].device) for t in steps]
-            names = list(cache.p)
+            given = torch.as_tensor(np.asarray(dh_out)[steps], dtype=h[0].dtype, device=h[0].device).unbind(0)
+            names = list(cache.p) if with_params else []
             probes = [unroll.probes[self.states.index(name)] for name in parts]
             inputs = [cache.p[n] for n in names] + probes
             found = torch.autograd.grad(outputs, inputs, given, allow_unused=True) if outputs else [None] * len(inputs)

@@ -598,23 +598,45 @@ def test_the_device_check_agrees_with_itself_on_the_cpu_and_catches_a_difference
 
     sys.path.insert(0, str(root))
     try:
-        from benchmarks.device_check import compare
+        from benchmarks.device_check import closest_margin, compare
     finally:
         sys.path.remove(str(root))
     import rnnbench
 
     results = rnnbench.load(tmp_path / "cpu-0" / "results" / "device_check_float64")
-    runs, found = results.runs(), results.findings()
-    assert compare((runs, found), (runs.copy(), found.copy()))["same_selections"]
+    runs, found, margin = results.runs(), results.findings(), closest_margin(results)
+    trials = runs[runs["role"] == "tuning"]
+    losses = sorted(trials[trials["variant"] == "tanh"].groupby("trial")["final_validation_loss"].mean())
+    assert margin <= (losses[1] - losses[0]) / losses[0] and 0 < margin < 1  # one tuning seed: its loss is the score
+    assert compare((runs, found, margin), (runs.copy(), found.copy(), margin))["same_selections"]
     other = runs.copy()
     other.loc[other["role"] == "evaluation", "learning_rate"] *= 10
-    assert not compare((runs, found), (other, found))["same_selections"]
+    assert not compare((runs, found, margin), (other, found, margin))["same_selections"]
     changed = found.copy()
     changed.loc[0, "outcome"] = "contradicted" if found.loc[0, "outcome"] != "contradicted" else "reproduced"
-    assert not compare((runs, found), (runs, changed))["same_verdicts"]
+    assert not compare((runs, found, margin), (runs, changed, margin))["same_verdicts"]
     nudged = runs.copy()
     nudged["final_test_loss"] *= 1 + 1e-6
-    assert compare((runs, found), (nudged, found))["largest_relative_difference"] == pytest.approx(1e-6, rel=1e-3)
+    assert compare((runs, found, margin), (nudged, found, margin))["largest_relative_difference"] == pytest.approx(
+        1e-6, rel=1e-3)
+
+
+def test_the_gpu_tables_run_through_on_the_cpu(torch, capsys):
+    """benchmarks/torch_cells.py's GPU tables, pointed at the CPU: a row per cell
+    beside its references, and a row per worker count whose workers all ran
+    (the barrier lets none take two tasks)."""
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    sys.path.insert(0, root)
+    try:
+        from benchmarks.torch_cells import gpu_references, gpu_table
+    finally:
+        sys.path.remove(root)
+    gpu_references(["lstm"], (4, 4, 5), 2, 1, "float64", device="cpu")
+    gpu_table(["vanilla"], (4, 4, 5), [1, 2], 3, "float64", device="cpu")
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("| lstm", "| vanilla"))]
+    assert len(rows) == 3 and rows[0].startswith("| lstm | 4, 4, 5 |")
+    assert [row.split("|")[3].strip() for row in rows[1:]] == ["1", "2"]
+    assert all(float(row.split("|")[-2]) > 0 for row in rows)
 
 
 def test_the_readmes_torch_cell_runs_as_written_from_its_file(torch, tmp_path):
