@@ -144,11 +144,23 @@ def test_one_unit_in_closed_form():
     np.testing.assert_allclose(norms / norms[0], 0.8 ** np.arange(T), rtol=1e-12)
 
 
+@pytest.mark.parametrize("hyper, T", [({}, 1000), ({"magnitude": 3.0, "bound_steps": 100}, 100)],
+                         ids=["default", "given"])
+def test_constrain_lets_no_unit_grow_a_gradient_beyond_magnitude_over_bound_steps(hyper, T):
+    """After ``constrain``, |u_n|^T <= magnitude: the default is the paper's, a gradient
+    grows at most 2x over T = 1000 steps; units beyond the bound land on it."""
+    cell = make_cell(3, **hyper)
+    params = {"W_hh": np.array([-3.0, 0.5, 3.0])}
+    cell.constrain(params)
+    u = params["W_hh"]
+    magnitude = hyper.get("magnitude", 2.0)
+    np.testing.assert_allclose(np.abs(u[[0, 2]]) ** T, magnitude, rtol=1e-12)
+    assert u[1] == 0.5 and np.all(np.abs(u) ** T <= magnitude * (1 + 1e-12))
+
+
 def test_the_bound_on_u_is_the_papers_and_initialisation_keeps_it():
-    assert IndRNNParams().recurrent_max == 2.0 ** (1 / 1000)
     hyper = IndRNNParams(magnitude=2.0, bound_steps=100)
     assert hyper.recurrent_max == pytest.approx(2.0**0.01) and hyper.recurrent_min == pytest.approx(0.5**0.01)
-    assert hyper.recurrent_max**100 == pytest.approx(2.0)  # a gradient grows at most 2x over T steps
     H = 500
     u = make_cell(H, bound_steps=100).init_params(np.random.default_rng(0))["W_hh"]
     assert u.min() >= 0.0 and u.max() <= hyper.recurrent_max

@@ -145,9 +145,10 @@ def test_the_decay_profile_of_one_unit_is_its_modulus_to_the_power_d_and_the_bou
     T = 30
     cell = make_cell("tanh", N=1, r_min=0.9, r_max=0.95)
     params = make_params(cell, rng)
+    modulus = 0.93
+    params["nu_log"] = np.array([np.log(-np.log(modulus))])  # |lambda| = exp(-exp(nu)) = 0.93
     net = Network(cell, mse)
     profile = net.decay_profile(params, regression_batch(rng, T))
-    modulus = np.exp(-np.exp(params["nu_log"][0]))
     np.testing.assert_allclose(profile / profile[0], modulus ** np.arange(T), rtol=1e-10)
     bound = np.linalg.norm(cell.recurrent_matrix(params), 2) * cell.max_derivative()
     assert bound == pytest.approx(modulus, rel=1e-14)
@@ -185,6 +186,7 @@ def test_float32_runs_in_float32_and_agrees_with_float64():
     b32 = Batch(batch.x.astype(np.float32), batch.y.astype(np.float32))
     h32, cache = cell32.forward(p32, b32.x)
     assert h32.dtype == np.float32 and cache.s.dtype == np.complex64
+    assert cell32.forward(p32, batch.x)[0].dtype == np.float32  # float64 input, cast to the parameters'
     loss32, grads32 = Network(cell32, mse).loss_and_gradients(p32, b32)
     assert loss32 == pytest.approx(loss64, rel=1e-4)
     assert all(g.dtype == np.float32 for g in grads32.values())

@@ -67,6 +67,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rnnbench.api import Cell, Params
 from rnnbench.engine import textbook
+from rnnbench.engine.initialisation import INITS
 from rnnbench.engine.transforms import TransformChain
 
 
@@ -87,13 +88,14 @@ class AntisymmetricRNNCell(Cell):
     M = W_hh - W_hh^T - gamma I; gated, times the gate z_t = sigma(M h_{t-1} + V_z x_t + b_z).
 
     Parameters: W_hh (H, H) (only W_hh - W_hh^T acts), W_hx (H, I) or (2H, I)
-    gated, b_h (H,) or (2H,). g[t-1] = dL/dh_t.
+    gated, b_h (H,) or (2H,). g[t-1] = dL/dh_t. ``max_derivative`` is the base class's,
+    None: no bound ||M||_2 max|f'| holds for the step I + eps diag(c_t) M.
     """
 
     name = "antisymmetric"
     Params = AntisymmetricParams
     activations = ("tanh",)
-    inits = ("uniform", "normal")
+    inits = INITS
     refused_remedies = {
         "orthogonal_init": "its recurrent matrix is W_hh - W_hh^T - gamma I; an orthogonal W_hh gives "
                            "W_hh - W_hh^T singular values 2|sin theta| spread over [0, 2], not orthogonal",
@@ -144,7 +146,3 @@ class AntisymmetricRNNCell(Cell):
         |c_t| <= 1, of norm at most 1 + eps ||M||_2: not ||M||_2 times a slope, hence
         :meth:`max_derivative` None."""
         return textbook.antisymmetric_matrix(params["W_hh"], self.hyper.gamma)
-
-    def max_derivative(self) -> None:
-        """None: no bound ||M||_2 max|f'| holds for the step I + eps diag(c_t) M."""
-        return None

@@ -57,6 +57,8 @@ class CoRNNCell(Cell):
     Initialisation: ``uniform``, every weight and bias U(-k, k), k = 1/sqrt(I + 2H)
     (the authors' code); ``normal``, every weight N(0, 1/(I + 2H)), b_h = 0. The
     summed-input transforms (layer_norm) act on the summed input of tanh, site "h".
+    ``recurrent_matrix`` and ``max_derivative`` are the base class's, None: no bound
+    ||W_hh||_2 max|f'| holds for the coRNN's per-step factor.
     """
 
     name = "cornn"
@@ -114,10 +116,3 @@ class CoRNNCell(Cell):
         by full BPTT from ``dh_out``."""
         _, _, gz = self.backward_with_velocity(params, cache, dh_out)
         return {"z": np.linalg.norm(gz.astype(np.float64), axis=2).mean(axis=1)[::-1]}
-
-    def recurrent_matrix(self, params: Params) -> None:
-        """None: no bound ||W_hh||_2 max|f'| holds for the coRNN's per-step factor."""
-        return None
-
-    def max_derivative(self) -> None:
-        return None

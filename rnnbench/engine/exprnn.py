@@ -59,6 +59,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rnnbench.api import Cell, Params
 from rnnbench.engine import textbook
+from rnnbench.engine.initialisation import INITS
 
 PARAMS = ("W_hx", "A_hh", "b_h")
 
@@ -129,7 +130,7 @@ class ExpRNNCell(Cell):
     name = "exprnn"
     Params = ExpRNNParams
     activations = ("modrelu", "tanh")
-    inits = ("uniform", "normal")
+    inits = INITS
     takes_transforms = False
     refused_remedies = {
         "orthogonal_init": "its W_hh = expm(A) is orthogonal by construction, a function of A_hh "

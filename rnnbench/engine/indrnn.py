@@ -148,7 +148,6 @@ class IndRNNCell(Cell):
         self.hyper = given if isinstance(given, IndRNNParams) else IndRNNParams()
         H, L = config.hidden_size, self.hyper.layers
         self.chains = [TransformChain(self.transforms, "h" if l == 1 else f"h{l}", 1, H) for l in range(1, L + 1)]
-        self.chain = self.chains[0]
         self.names = [layer_names(l) for l in range(1, L + 1)]
 
     def init_params(self, rng: np.random.Generator) -> Params:

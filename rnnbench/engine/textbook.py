@@ -592,7 +592,7 @@ def lru_matrices(nu, theta, gamma_log, B_re, B_im, C_re, C_im):
 def lru_forward(nu, theta, gamma_log, B_re, B_im, C_re, C_im, D, X, f: Activation, s0=None) -> LRUSteps:
     """(LRU1)-(LRU5) for t = 1..T, from s_0 = ``s0`` ((B, N) complex; zero if None)."""
     lam, gamma, B, C = lru_matrices(nu, theta, gamma_log, B_re, B_im, C_re, C_im)
-    x = by_step(X)
+    x = by_step(X.astype(D.dtype, copy=False))
     T, batch, _ = X.shape
     s = np.zeros((T + 1, lam.shape[0], batch), dtype=lam.dtype)
     if s0 is not None:
@@ -613,13 +613,14 @@ def lru_backward(nu, theta, gamma_log, B_re, B_im, C_re, C_im, steps: LRUSteps, 
     x, s, y, h = steps.x, steps.s_col, steps.y, steps.h_t
     d = by_step(Dout)
     T = len(x)
+    C_H, lam_conj = C.conj().T, lam.conj()
     e, G = {}, {}
     for t in range(T, 0, -1):
         e[t] = f.derivative(y[t], h[t]) * d[t]  # (LRU6)
         if carried(t, T, truncate):
-            G[t] = C.conj().T @ e[t] + lam.conj() * G[t + 1]  # (LRU7)
+            G[t] = C_H @ e[t] + lam_conj * G[t + 1]  # (LRU7)
         else:
-            G[t] = C.conj().T @ e[t]  # (LRU7), nothing carried
+            G[t] = C_H @ e[t]  # (LRU7), nothing carried
     dD = sum(e[t] @ x[t].T for t in range(1, T + 1))  # (LRU8)
     dC_re = sum(e[t] @ s[t].real.T for t in range(1, T + 1))  # (LRU8)
     dC_im = -sum(e[t] @ s[t].imag.T for t in range(1, T + 1))  # (LRU8)
@@ -682,19 +683,24 @@ def skew(A_hh: np.ndarray) -> np.ndarray:
     return P - P.T
 
 
-def orthogonal(A_hh: np.ndarray) -> np.ndarray:
-    """(E2): W_hh = expm(A), computed in float64 and returned in A_hh's dtype."""
+def expm_skew(A: np.ndarray) -> np.ndarray:
+    """(E2) from A = skew(A_hh) itself: expm(A), computed in float64 and returned in A's dtype."""
     import scipy.linalg  # only the expRNN needs scipy here
 
-    return scipy.linalg.expm(skew(A_hh).astype(np.float64)).astype(A_hh.dtype)
+    return scipy.linalg.expm(A.astype(np.float64)).astype(A.dtype)
+
+
+def orthogonal(A_hh: np.ndarray) -> np.ndarray:
+    """(E2): W_hh = expm(A), computed in float64 and returned in A_hh's dtype."""
+    return expm_skew(skew(A_hh))
 
 
 def exprnn_forward(W_hx, A_hh, b_h, X, f, h0=None) -> ExpRNNSteps:
     """(E1)-(E4) for t = 1..T, from h_0 = ``h0`` (zero if None). ``f`` has
     ``forward(a, b)``, ``da(a, b, h)`` and ``db(a, b, h)``."""
     A = skew(A_hh)  # (E1)
-    W_hh = orthogonal(A_hh)  # (E2)
-    x = by_step(X)
+    W_hh = expm_skew(A)  # (E2)
+    x = by_step(X.astype(W_hx.dtype, copy=False))
     h = states(X, W_hh.shape[0], h0, W_hh.dtype)
     b = b_h[:, None]
     a = {}
