@@ -31,8 +31,9 @@ the threshold):
 - **two samples** (``rank_test``, the exact Mann-Whitney permutation test):
   both variants' runs from one distribution. Clear effect: a shift of 2
   standard deviations, or of the stuck and never-solving shares.
-- **a suite's claims** (``holm``): m claims of the kinds above, all at their
-  thresholds; the chance that any is reproduced.
+- **a suite's claims** (``stats.family_adjusted``, as the findings decide a
+  suite: Holm over the claims whose test can decide at all): m claims of the
+  kinds above, all at their thresholds; the chance that any is reproduced.
 
 For comparison, the same harness on two tests the report does not use, on
 the mean of the runs: a 95% BCa bootstrap interval (scipy.stats.bootstrap;
@@ -68,7 +69,7 @@ import scipy.stats
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from rnnbench.report.stats import ALPHA, holm, median_test, rank_test, rate_test, rates_compared
+from rnnbench.report.stats import ALPHA, Test, family_adjusted, median_test, rank_test, rate_test, rates_compared
 
 SEED = 20240601  # of every simulation: the same call gives the same rate
 BELOW, ABOVE = "below", "above"
@@ -350,10 +351,10 @@ def scenarios(share: float = AT_TRUTH) -> list[Scenario]:
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim of a simulated suite: its data at n seeds and its p-value from them."""
+    """One claim of a simulated suite: its data at n seeds and its test of them."""
 
     sample: Sampler
-    p: Callable[[object], float]
+    test: Callable[[object], Test]
 
 
 def family_at_truth(m: int) -> list[Claim]:
@@ -361,10 +362,10 @@ def family_at_truth(m: int) -> list[Claim]:
     four kinds in turn (median of normal runs at 0, a rate at p0 = 0.5, two
     samples of normal runs, two rates of 0.5), directions alternating."""
     kinds = [
-        lambda d: Claim(per_run(NORMAL), lambda v: median_test(v, 0.0, d).p),
-        lambda d: Claim(binomial(0.5), lambda kn: rate_test(kn[0], kn[1], 0.5, d).p),
-        lambda d: Claim(two_variants(NORMAL.draw, NORMAL.draw), lambda xy: rank_test(xy[0], xy[1], d).p),
-        lambda d: Claim(two_binomials(0.5, 0.5), lambda c: rates_compared(*c, d).p),
+        lambda d: Claim(per_run(NORMAL), lambda v: median_test(v, 0.0, d)),
+        lambda d: Claim(binomial(0.5), lambda kn: rate_test(kn[0], kn[1], 0.5, d)),
+        lambda d: Claim(two_variants(NORMAL.draw, NORMAL.draw), lambda xy: rank_test(xy[0], xy[1], d)),
+        lambda d: Claim(two_binomials(0.5, 0.5), lambda c: rates_compared(*c, d)),
     ]
     return [kinds[i % len(kinds)](DIRECTIONS[(i // len(kinds)) % 2]) for i in range(m)]
 
@@ -374,11 +375,13 @@ def family(claims: Sequence[Claim]) -> Sampler:
 
 
 def any_reproduced(claims: Sequence[Claim], adjusted: bool = True) -> Decide:
-    """"Reproduced" for the family when any claim's p-value -- Holm-adjusted
-    across the family, or not -- is at most ALPHA."""
+    """"Reproduced" for the family when any claim's p-value -- adjusted as the
+    findings adjust a suite's (``stats.family_adjusted``: Holm over the claims
+    that can decide), or not adjusted -- is at most ALPHA."""
     def decide(data) -> bool:
-        ps = [c.p(x) for c, x in zip(claims, data)]
-        return min(holm(ps) if adjusted else ps) <= ALPHA
+        tests = [c.test(x) for c, x in zip(claims, data)]
+        ps = family_adjusted(tests)[0] if adjusted else [t.p for t in tests]
+        return any(p is not None and p <= ALPHA for p in ps)
     return decide
 
 

@@ -68,7 +68,7 @@ from rnnbench.report.stats import (
     detectable_rate,
     detectable_rate_difference,
     detectable_side_probability,
-    holm,
+    family_adjusted,
     improvement,
     median_test,
     rank_test,
@@ -357,11 +357,10 @@ def check(
             claims.append(claim)
             _decide_alone(claim, trials, criterion, metrics)
 
-    family = [c for c in claims if c.test is not None and c.test.p_min <= ALPHA]
-    adjusted = dict(zip(map(id, family), holm([c.test.p for c in family])))
-    opposite = dict(zip(map(id, family), holm([c.test.p_opposite for c in family])))
-    alpha_first = ALPHA / len(family) if family else ALPHA  # Holm's strictest step
-    return [_verdict(c, adjusted.get(id(c)), opposite.get(id(c)), alpha_first, len(family)) for c in claims]
+    adjusted, opposite = family_adjusted([c.test for c in claims])
+    size = sum(p is not None for p in adjusted)
+    alpha_first = ALPHA / size if size else ALPHA  # Holm's strictest step
+    return [_verdict(c, p, q, alpha_first, size) for c, p, q in zip(claims, adjusted, opposite)]
 
 
 def _decide_alone(claim: _Claim, trials, criterion, metrics) -> None:

@@ -368,6 +368,21 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return adjusted
 
 
+def family_adjusted(tests: Sequence[Test | None]) -> tuple[list[float | None], list[float | None]]:
+    """A suite's claims decided as one family: the Holm-adjusted p and
+    p_opposite of each test, over the tests that can decide at all (p_min at
+    most ALPHA); None for the others (no test, or one that could not reach
+    ALPHA even alone, which can make no false claim and so costs the others
+    nothing: Tarone's observation for discrete tests). The findings decide
+    their suite with this, and the calibration simulates it."""
+    family = [k for k, t in enumerate(tests) if t is not None and t.p_min <= ALPHA]
+    adjusted: list[float | None] = [None] * len(tests)
+    opposite: list[float | None] = [None] * len(tests)
+    for k, p, q in zip(family, holm([tests[k].p for k in family]), holm([tests[k].p_opposite for k in family])):
+        adjusted[k], opposite[k] = p, q
+    return adjusted, opposite
+
+
 def censored_median(times: Sequence[float], budget: float) -> float | None:
     """The Kaplan-Meier median of times to an event, where a time of +inf (or
     above ``budget``) means the run never got there within ``budget`` (right-
