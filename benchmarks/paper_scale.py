@@ -66,10 +66,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suites", nargs="*", help="built-in suites (default: every one with a [paper] table)")
     parser.add_argument("--variants", nargs="+", default=None, metavar="NAME",
-                        help="probe only these variants (the total then counts only them)")
+                        help="probe only these variants of each suite given (the run counts and the "
+                             "total then count only them; a name a suite lacks is an error)")
     args = parser.parse_args(argv)
     registry = load_registry()
     names = args.suites or [n for n in builtin_suites.names() if builtin_suites.load(n).paper]
+    suites = [builtin_suites.load(name, registry).scaled("paper") for name in names]
+    for suite in suites:  # before any probe: a misspelled name would probe nothing and total 0
+        known = [v.name for v in suite.variants]
+        unknown = [n for n in args.variants or () if n not in known]
+        if unknown:
+            print(f"error: suite '{suite.name}' has no variant {', '.join(map(repr, unknown))}; "
+                  f"its variants: {', '.join(map(repr, known))}", file=sys.stderr)
+            return 2
     env = environment()
     print(f"CPU: {env['cpu']} ({env['cores']} cores); BLAS: {env.get('blas', 'unknown')}; "
           f"sgemm peak (2048^3, 1 thread): {gemm_rate(2048, 2048, 2048, 'float32'):.0f} GFLOP/s")
@@ -77,17 +86,15 @@ def main(argv=None) -> int:
         train(builtin_suites.load(names[0], registry).runs()[0].model_copy(
             update={"train": builtin_suites.load(names[0], registry).train.model_copy(update={"steps": 2})}),
             registry)  # compiles the kernels once, outside the timings
-        for name in names:
-            suite = builtin_suites.load(name, registry).scaled("paper")
-            trials, evaluations = tuning.planned_runs(suite)
+        for suite in suites:
+            probed = [v for v in suite.variants if args.variants is None or v.name in args.variants]
+            trials, evaluations = tuning.planned_runs(suite.model_copy(update={"variants": probed}))
             per_cell = len(suite.seeds) + (suite.tuning.budget * len(suite.tuning.seeds) if suite.tuning else 0)
             print(f"\n{suite.name}: {trials} tuning + {evaluations} evaluation runs "
                   f"({per_cell} per variant and length), {suite.train.steps} steps of {suite.train.batch_size}")
             total = 0.0
             for seq_len in suite.seq_lens:
-                for variant in suite.variants:
-                    if args.variants is not None and variant.name not in args.variants:
-                        continue
+                for variant in probed:
                     run = RunSpec(task=suite.task, seq_len=seq_len, variant=variant.model_copy(update={"search": []}),
                                   seed=0, train=suite.train)
                     seconds = run_cost(run, registry)

@@ -143,14 +143,9 @@ def command_line_variant(
     Crashed when a remedy's ``configure`` or ``check`` raises anything else."""
     fields = {"name": COMMAND_LINE, "cell": cell or "vanilla", "hidden_size": HIDDEN_SIZE,
               "remedies": list(remedies)}
-    component = registry.components.get(("cell", fields["cell"]))
     for field, given in (("activation", activation), ("init", init)):
-        if given:
+        if given:  # the rest is filled in by resolve_variant
             fields[field] = given
-        elif component is not None:  # a cell without the variant default: its first choice
-            allowed = getattr(component.cls, field + "s")
-            default = VariantSpec.model_fields[field].default
-            fields[field] = default if default in allowed else allowed[0]
     hooked = _HookedRegistry(registry)
     try:
         return _guarded(hooked, "checking the combination", "a remedy or cell raised ",
@@ -234,11 +229,10 @@ def _first_line(exc: BaseException) -> str:
 class _HookedRegistry:
     """``registry``, whose remedies come out with every hook watched: an
     exception escaping one is recorded with the remedy and the hook (see the
-    module's docstring); ``called`` holds each (remedy, hook) that ran."""
+    module's docstring)."""
 
     def __init__(self, registry):
         self.registry = registry
-        self.called: set[tuple[str, str]] = set()
         self._origins: dict[int, tuple[BaseException, str, str]] = {}
 
     def __getattr__(self, name):  # everything but create is the registry's own
@@ -267,7 +261,6 @@ class _HookedRegistry:
     def _watch(self, original: Callable, remedy: str, hook: str) -> Callable:
         @functools.wraps(original)
         def watched(*args, **kwargs):
-            self.called.add((remedy, hook))
             try:
                 result = original(*args, **kwargs)
                 if hook == TRANSFORM_HOOK and result is not None:

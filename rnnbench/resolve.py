@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,15 +154,6 @@ class Resolved:
     def trial_runs(self) -> list[RunSpec]:
         """The tuning runs: per length, variant, trial and tuning seed (none without tuning)."""
         return tuning.trial_runs(self.suite)
-
-    def select(self, trial_results: Sequence[RunResult]) -> list[tuning.Selection]:
-        """What tuning selects from the trials' results, per length and variant
-        (see ``tuning.select``); none without tuning."""
-        return tuning.select(self.suite, trial_results) if self.suite.tuning is not None else []
-
-    def evaluation_runs(self, selections: Sequence[tuning.Selection] = ()) -> list[RunSpec]:
-        """The runs the report and findings read (see ``tuning.evaluation_runs``)."""
-        return tuning.evaluation_runs(self.suite, selections)
 
     def stages(self, stored: Callable[[list[RunSpec]], list[RunResult]]) -> tuning.Stages:
         """The trials, their stored results (``stored``), what they select and

@@ -530,7 +530,7 @@ def run(
     rerun_flags(rerun)  # a bad choice is refused before anything loads
     if timeout is not None:  # the old name of timeout_s, the one name the suite and the CLI use
         python_warnings.warn("rnnbench.run(timeout=...) is now timeout_s=...; timeout will go in a later version",
-                             DeprecationWarning, stacklevel=3)
+                             DeprecationWarning, stacklevel=_callers_level())
         timeout_s = timeout if timeout_s is None else timeout_s
     warnings = Warnings(echo=progress is True, python=progress is not True)
     registry = load_plugins(plugins, warnings)
